@@ -1,0 +1,5 @@
+//! HTTP building blocks of the media path, one module per feature.
+
+pub mod body;
+pub mod conditional;
+pub mod range;

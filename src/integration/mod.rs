@@ -1,0 +1,127 @@
+//! Storage integrations: which one serves a locator ([`Registry`]), and the
+//! one operation every backend offers, reading an object ([`Integration::fetch`]).
+//!
+//! One folder per provider. Remote backends (S3, Azure) share the upstream
+//! HTTP client of [`upstream`]; each signs its own requests.
+
+pub mod azure;
+pub mod local;
+pub mod registry;
+pub mod s3;
+pub mod upstream;
+
+use std::time::SystemTime;
+
+use http::HeaderValue;
+
+use crate::error::Result;
+use crate::http::body::Body;
+use crate::http::conditional::Conditions;
+use crate::http::range::{ByteSpan, RangeSpec};
+
+pub use registry::Registry;
+
+/// A read of one object, as the proxy asks a backend for it.
+#[derive(Debug, Clone)]
+pub struct ObjectRequest<'a> {
+    /// `HEAD` (metadata only) or `GET`.
+    pub head: bool,
+    /// The bucket or Azure container.
+    pub bucket: &'a str,
+    /// The key, exactly as stored.
+    pub key: &'a str,
+    /// At most one range; the proxy answers multi-range requests itself.
+    pub range: Option<RangeSpec>,
+    /// Preconditions to forward where the storage supports them; the proxy
+    /// evaluates them again on the answer, so a storage that ignores them is fine.
+    /// `If-Range` is never forwarded (the proxy decides it).
+    pub conditions: &'a Conditions,
+}
+
+/// What the storage says about an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The complete length of the object in bytes.
+    pub size: u64,
+    /// The strong entity-tag, quoted as on the wire (`"abc"`).
+    pub etag: Option<String>,
+    pub last_modified: Option<SystemTime>,
+    /// The storage's `Content-Type`, if any.
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+}
+
+/// Which part of the object a body holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The whole object (200).
+    Whole,
+    /// One range of it (206).
+    Range(ByteSpan),
+    /// Nothing: the storage said `304 Not Modified`.
+    NotModified,
+}
+
+/// A backend's answer: metadata, which part, and the body stream (empty for
+/// `HEAD` and `304`).
+pub struct ObjectResponse {
+    pub meta: ObjectMeta,
+    pub part: Part,
+    pub body: Body,
+}
+
+impl std::fmt::Debug for ObjectResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectResponse").field("meta", &self.meta).field("part", &self.part).finish()
+    }
+}
+
+/// The storage behind an integration.
+pub enum Backend {
+    S3(s3::S3Backend),
+    Azure(azure::AzureBackend),
+    Local(local::LocalBackend),
+}
+
+/// A configured integration, ready to serve.
+pub struct Integration {
+    pub name: String,
+    /// The `Cache-Control` header sent with this integration's media.
+    pub cache_control: HeaderValue,
+    pub backend: Backend,
+}
+
+impl Integration {
+    /// Reads an object (or its metadata, or a range of it).
+    ///
+    /// Errors: `NotFound`, `PreconditionFailed`, `RangeNotSatisfiable`,
+    /// `UpstreamDenied`, `UpstreamError`, `UpstreamTimeout`, `BadLocator`
+    /// (a local key leaving its root).
+    pub async fn fetch(&self, req: &ObjectRequest<'_>) -> Result<ObjectResponse> {
+        match &self.backend {
+            Backend::S3(b) => b.fetch(req).await,
+            Backend::Azure(b) => b.fetch(req).await,
+            Backend::Local(b) => b.fetch(req).await,
+        }
+    }
+
+    /// A connection test: lists at most one object in the integration's
+    /// scope. `Ok` carries a short description of what was checked.
+    pub async fn test_connection(&self) -> Result<String> {
+        match &self.backend {
+            Backend::S3(b) => b.test_connection().await,
+            Backend::Azure(b) => b.test_connection().await,
+            Backend::Local(b) => b.test_connection().await,
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::S3(_) => "s3",
+            Backend::Azure(_) => "azure-blob",
+            Backend::Local(_) => "local",
+        }
+    }
+}

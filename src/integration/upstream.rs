@@ -1,0 +1,421 @@
+//! The HTTP client every remote integration uses to reach its storage: a
+//! pooled keep-alive hyper client over rustls, with connect, first-byte and
+//! read (idle) timeouts, and the mapping of storage answers to mediagate's
+//! errors and object metadata.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode, header};
+use http_body::{Body as HttpBody, Frame};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Sleep;
+
+use crate::config::UpstreamConfig;
+use crate::error::{Error, Kind, Result};
+use crate::http::body::{BoxError, Body};
+use crate::http::range::{parse_content_range, parse_unsatisfied_content_range};
+use crate::integration::{ObjectMeta, ObjectResponse, Part};
+
+type Connector = HttpsConnector<HttpConnector<LocalhostResolver>>;
+
+/// A pooled HTTP/1.1 client for one integration's storage.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    client: Client<Connector, Empty<Bytes>>,
+    first_byte_timeout: Duration,
+    read_timeout: Duration,
+    /// The integration's name, for messages.
+    integration: Arc<str>,
+}
+
+impl UpstreamClient {
+    /// Builds the client; `ca_file` adds PEM roots to the built-in ones.
+    pub fn new(cfg: &UpstreamConfig, ca_file: Option<&Path>, integration: &str) -> Result<UpstreamClient, String> {
+        let tls = tls_config(ca_file)?;
+        let mut http = HttpConnector::new_with_resolver(LocalhostResolver::default());
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(cfg.connect_timeout));
+        http.set_nodelay(true);
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(cfg.pool_idle_timeout)
+            .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(https);
+        Ok(UpstreamClient {
+            client,
+            first_byte_timeout: cfg.first_byte_timeout,
+            read_timeout: cfg.read_timeout,
+            integration: Arc::from(integration),
+        })
+    }
+
+    pub fn integration(&self) -> &str {
+        &self.integration
+    }
+
+    /// Sends a request and waits for the response head, within the
+    /// connect and first-byte timeouts.
+    pub async fn send(&self, req: Request<Empty<Bytes>>) -> Result<Response<Incoming>> {
+        let host = req.uri().authority().map(|a| a.to_string()).unwrap_or_default();
+        match tokio::time::timeout(self.first_byte_timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(self.transport_error(&host, e)),
+            Err(_) => Err(Error::new(
+                Kind::UpstreamTimeout,
+                format!(
+                    "the storage of integration \"{}\" ({host}) did not answer within {:?}",
+                    self.integration, self.first_byte_timeout
+                ),
+            )),
+        }
+    }
+
+    fn transport_error(&self, host: &str, e: hyper_util::client::legacy::Error) -> Error {
+        let timed_out = error_chain_has_timeout(&e);
+        let what = if e.is_connect() { "cannot connect to" } else { "lost the connection to" };
+        let kind = if timed_out { Kind::UpstreamTimeout } else { Kind::UpstreamError };
+        let mut reason = String::new();
+        let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+        while let Some(s) = src {
+            reason = s.to_string();
+            src = s.source();
+        }
+        Error::new(kind, format!("{what} the storage of integration \"{}\" ({host}): {reason}", self.integration))
+            .with_cause(e)
+    }
+
+    /// Wraps a response body so a stall longer than the read timeout fails it.
+    pub fn stream_body(&self, body: Incoming) -> Body {
+        IdleTimeoutBody::new(body, self.read_timeout, self.integration.clone()).boxed_unsync()
+    }
+
+    /// Turns a 200/206/304 storage answer into an [`ObjectResponse`], and any
+    /// other status into the matching error. `what` names the object for messages.
+    pub async fn object_response(&self, resp: Response<Incoming>, head: bool, what: &str) -> Result<ObjectResponse> {
+        let status = resp.status();
+        if !matches!(status, StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED) {
+            return Err(self.error_from_response(resp, what).await);
+        }
+        let (parts, body) = resp.into_parts();
+        let (meta, part) = meta_from_headers(status, &parts.headers).map_err(|m| {
+            Error::new(
+                Kind::UpstreamError,
+                format!("the storage of integration \"{}\" answered {status} for {what} {m}", self.integration),
+            )
+        })?;
+        let body = if head || part == Part::NotModified { crate::http::body::empty() } else { self.stream_body(body) };
+        Ok(ObjectResponse { meta, part, body })
+    }
+
+    /// Maps a storage error answer to a mediagate error, naming the
+    /// integration and the storage's own error code.
+    pub async fn error_from_response(&self, resp: Response<Incoming>, what: &str) -> Error {
+        let status = resp.status();
+        let header_code = resp
+            .headers()
+            .get("x-ms-error-code")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let unsatisfied_len = resp
+            .headers()
+            .get(header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_unsatisfied_content_range);
+        let text = read_error_body(resp.into_body()).await;
+        let code = xml_element(&text, "Code").or(header_code);
+        let message = xml_element(&text, "Message");
+        storage_error(&self.integration, status, code.as_deref(), message.as_deref(), what, unsatisfied_len)
+    }
+}
+
+/// The error for a storage status other than 200/206/304.
+pub fn storage_error(
+    integration: &str,
+    status: StatusCode,
+    code: Option<&str>,
+    message: Option<&str>,
+    what: &str,
+    unsatisfied_len: Option<u64>,
+) -> Error {
+    let said = match (code, message) {
+        (Some(c), Some(m)) => format!("{c}: {}", truncate(m, 200)),
+        (Some(c), None) => c.to_owned(),
+        (None, Some(m)) => truncate(m, 200).to_owned(),
+        (None, None) => format!("HTTP {}", status.as_u16()),
+    };
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::new(
+            Kind::UpstreamDenied,
+            format!(
+                "the storage rejected the credentials of integration \"{integration}\" ({said}); check its keys, \
+                 their permissions on this bucket, and the proxy's clock"
+            ),
+        ),
+        StatusCode::NOT_FOUND => {
+            let bucket_missing = matches!(code, Some("NoSuchBucket" | "ContainerNotFound"));
+            let msg = if bucket_missing {
+                format!("the bucket of {what} does not exist in the storage of integration \"{integration}\" ({said})")
+            } else {
+                format!("{what} does not exist in the storage of integration \"{integration}\"")
+            };
+            Error::new(Kind::NotFound, msg)
+        }
+        StatusCode::PRECONDITION_FAILED => {
+            Error::new(Kind::PreconditionFailed, format!("a precondition of the request failed for {what}"))
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE => Error::new(
+            Kind::RangeNotSatisfiable { len: unsatisfied_len },
+            format!("the requested range lies outside {what}"),
+        ),
+        _ => Error::new(
+            Kind::UpstreamError,
+            format!("the storage of integration \"{integration}\" failed to serve {what}: {} ({said})", status.as_u16()),
+        ),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Reads at most 16 KiB of an error body, giving up after two seconds.
+async fn read_error_body(body: Incoming) -> String {
+    let limited = http_body_util::Limited::new(body, 16 * 1024);
+    match tokio::time::timeout(Duration::from_secs(2), limited.collect()).await {
+        Ok(Ok(collected)) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The text of the first `<name>…</name>` element, if any.
+pub fn xml_element(text: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = text.find(&open)? + open.len();
+    let len = text[start..].find(&close)?;
+    let value = text[start..start + len].trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// Reads object metadata and the part served from a 200/206/304 head.
+pub fn meta_from_headers(status: StatusCode, h: &HeaderMap) -> Result<(ObjectMeta, Part), &'static str> {
+    let text = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_length = text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let (size, part) = match status {
+        StatusCode::NOT_MODIFIED => (0, Part::NotModified),
+        StatusCode::PARTIAL_CONTENT => {
+            let cr = text(header::CONTENT_RANGE).ok_or("without a Content-Range")?;
+            let (span, total) = parse_content_range(&cr).ok_or("with a malformed Content-Range")?;
+            (total.ok_or("with an unknown complete length")?, Part::Range(span))
+        }
+        _ => (content_length.ok_or("without a Content-Length")?, Part::Whole),
+    };
+    let meta = ObjectMeta {
+        size,
+        etag: text(header::ETAG),
+        last_modified: text(header::LAST_MODIFIED).and_then(|v| httpdate::parse_http_date(&v).ok()),
+        content_type: text(header::CONTENT_TYPE),
+        content_encoding: text(header::CONTENT_ENCODING),
+        content_disposition: text(header::CONTENT_DISPOSITION),
+        content_language: text(header::CONTENT_LANGUAGE),
+    };
+    Ok((meta, part))
+}
+
+fn error_chain_has_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        if c.to_string().contains("timed out") {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+        let mut added = 0;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("ca_file {} is not valid PEM: {e}", path.display()))?;
+            roots.add(cert).map_err(|e| format!("ca_file {}: a certificate is unusable: {e}", path.display()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("ca_file {} holds no certificate", path.display()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up failed: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(cfg)
+}
+
+/// DNS through the system resolver, except that `localhost` and every name
+/// under `.localhost` are loopback, as RFC 6761 section 6.3 allows (glibc
+/// does not resolve `bucket.s3.localhost`, which virtual-host addressing
+/// against a local S3 server needs).
+#[derive(Clone)]
+pub struct LocalhostResolver {
+    system: GaiResolver,
+}
+
+impl Default for LocalhostResolver {
+    fn default() -> Self {
+        LocalhostResolver { system: GaiResolver::new() }
+    }
+}
+
+impl tower_service::Service<Name> for LocalhostResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<Name>::poll_ready(&mut self.system, cx)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let host = name.as_str().to_ascii_lowercase();
+        if host == "localhost" || host.ends_with(".localhost") {
+            let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+            return Box::pin(async move { Ok(vec![addr].into_iter()) });
+        }
+        let fut = self.system.call(name);
+        Box::pin(async move { Ok(fut.await?.collect::<Vec<_>>().into_iter()) })
+    }
+}
+
+/// A body that fails when no frame arrives for `timeout`.
+struct IdleTimeoutBody {
+    inner: Incoming,
+    timeout: Duration,
+    sleep: Pin<Box<Sleep>>,
+    integration: Arc<str>,
+}
+
+impl IdleTimeoutBody {
+    fn new(inner: Incoming, timeout: Duration, integration: Arc<str>) -> Self {
+        IdleTimeoutBody { inner, timeout, sleep: Box::pin(tokio::time::sleep(timeout)), integration }
+    }
+}
+
+impl HttpBody for IdleTimeoutBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + this.timeout;
+                this.sleep.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|r| {
+                    r.map_err(|e| -> BoxError {
+                        format!("the storage of integration \"{}\" broke off the body: {e}", this.integration).into()
+                    })
+                }))
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                    "the storage of integration \"{}\" sent nothing for {:?}",
+                    this.integration, this.timeout
+                )
+                .into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_error_codes_are_read_from_xml() {
+        let body = "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error>";
+        assert_eq!(xml_element(body, "Code").as_deref(), Some("SignatureDoesNotMatch"));
+        assert!(xml_element(body, "Message").unwrap().starts_with("The request signature"));
+        assert_eq!(xml_element("<Error></Error>", "Code"), None);
+    }
+
+    #[test]
+    fn a_403_is_upstream_denied_and_names_the_integration() {
+        let e = storage_error("minio", StatusCode::FORBIDDEN, Some("SignatureDoesNotMatch"), None, "s3://b/k", None);
+        assert_eq!(e.kind, Kind::UpstreamDenied);
+        assert!(e.message.contains("the storage rejected the credentials of integration \"minio\""));
+        assert!(e.message.contains("SignatureDoesNotMatch"));
+    }
+
+    #[test]
+    fn storage_statuses_map_to_contract_errors() {
+        let table = [
+            (StatusCode::UNAUTHORIZED, Kind::UpstreamDenied),
+            (StatusCode::NOT_FOUND, Kind::NotFound),
+            (StatusCode::PRECONDITION_FAILED, Kind::PreconditionFailed),
+            (StatusCode::RANGE_NOT_SATISFIABLE, Kind::RangeNotSatisfiable { len: Some(9) }),
+            (StatusCode::SERVICE_UNAVAILABLE, Kind::UpstreamError),
+            (StatusCode::BAD_REQUEST, Kind::UpstreamError),
+        ];
+        for (status, kind) in table {
+            assert_eq!(storage_error("i", status, None, None, "x", Some(9)).kind, kind, "{status}");
+        }
+    }
+
+    #[test]
+    fn metadata_comes_from_a_206_content_range() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_RANGE, "bytes 10-19/100".parse().unwrap());
+        h.insert(header::CONTENT_LENGTH, "10".parse().unwrap());
+        h.insert(header::ETAG, "\"abc\"".parse().unwrap());
+        let (meta, part) = meta_from_headers(StatusCode::PARTIAL_CONTENT, &h).unwrap();
+        assert_eq!(meta.size, 100);
+        assert_eq!(meta.etag.as_deref(), Some("\"abc\""));
+        assert_eq!(part, Part::Range(crate::http::range::ByteSpan { start: 10, end: 19 }));
+    }
+}
