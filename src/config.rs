@@ -181,10 +181,6 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// Parses and validates config text; `env` resolves `${VAR}`.
-pub fn parse(
-    _text: &str,
-    _path: &Path,
-    _env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigErrors> {
+pub fn parse(_text: &str, _path: &Path, _env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     todo!("config parsing")
 }

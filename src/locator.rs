@@ -127,7 +127,8 @@ impl Locator {
                 found = Some(value);
             }
         }
-        let value = found.ok_or_else(|| Error::bad_locator("/media needs a locator parameter: /media?locator=s3://bucket/key"))?;
+        let value = found
+            .ok_or_else(|| Error::bad_locator("/media needs a locator parameter: /media?locator=s3://bucket/key"))?;
         Locator::parse(&value)
     }
 
@@ -172,9 +173,9 @@ fn split_locator(scheme: Scheme, rest: &str, mut key_of: impl FnMut(&str) -> Str
     } else {
         (None, rest)
     };
-    let (bucket, raw_key) = rest.split_once('/').ok_or_else(|| {
-        Error::bad_locator(format!("locator names a {} but no object key", bucket_word(scheme)))
-    })?;
+    let (bucket, raw_key) = rest
+        .split_once('/')
+        .ok_or_else(|| Error::bad_locator(format!("locator names a {} but no object key", bucket_word(scheme))))?;
     check_bucket(scheme, bucket)?;
     let key = key_of(raw_key);
     check_key(&key)?;
@@ -286,9 +287,9 @@ pub fn percent_decode(raw: &str, plus_is_space: bool) -> Result<String> {
         match bytes[i] {
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| {
-                    Error::bad_locator(format!("malformed percent escape at byte {i} of {raw:?}"))
-                })?;
+                let byte = hex
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| Error::bad_locator(format!("malformed percent escape at byte {i} of {raw:?}")))?;
                 out.push(byte);
                 i += 3;
             }

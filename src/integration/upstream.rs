@@ -25,7 +25,7 @@ use tokio::time::Sleep;
 
 use crate::config::UpstreamConfig;
 use crate::error::{Error, Kind, Result};
-use crate::http::body::{BoxError, Body};
+use crate::http::body::{Body, BoxError};
 use crate::http::range::{parse_content_range, parse_unsatisfied_content_range};
 use crate::integration::{ObjectMeta, ObjectResponse, Part};
 
@@ -131,11 +131,7 @@ impl UpstreamClient {
     /// integration and the storage's own error code.
     pub async fn error_from_response(&self, resp: Response<Incoming>, what: &str) -> Error {
         let status = resp.status();
-        let header_code = resp
-            .headers()
-            .get("x-ms-error-code")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header_code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let unsatisfied_len = resp
             .headers()
             .get(header::CONTENT_RANGE)
@@ -189,7 +185,10 @@ pub fn storage_error(
         ),
         _ => Error::new(
             Kind::UpstreamError,
-            format!("the storage of integration \"{integration}\" failed to serve {what}: {} ({said})", status.as_u16()),
+            format!(
+                "the storage of integration \"{integration}\" failed to serve {what}: {} ({said})",
+                status.as_u16()
+            ),
         ),
     }
 }
