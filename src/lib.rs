@@ -9,6 +9,7 @@
 //! [`error::Error`], turned into a response in exactly one place.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod config;
 pub mod error;
 pub mod http;

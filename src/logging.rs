@@ -1,1 +1,148 @@
-//! Log set-up.
+//! Logs through `tracing`: set-up (`--log-format pretty|json`) and the one
+//! access-log line per request, written when the response body ends, so it
+//! carries the bytes really sent and how the response ended.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Method;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+
+use crate::http::body::{Body, BoxError};
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, one line per event.
+    Pretty,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// Installs the global subscriber: level from `RUST_LOG` (default `info`).
+pub fn init(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    if let Err(e) = result {
+        eprintln!("mediagate: logging was already set up: {e}");
+    }
+}
+
+/// What the access-log line says about one request.
+#[derive(Debug)]
+pub struct RequestLog {
+    pub method: Method,
+    /// The locator (`s3://bucket/key`), or the raw path when it did not parse.
+    pub locator: String,
+    pub integration: Option<String>,
+    pub status: u16,
+    /// The error code and detail when the request failed.
+    pub error: Option<String>,
+    pub started: Instant,
+}
+
+impl RequestLog {
+    pub fn new(method: Method, path: &str) -> Self {
+        RequestLog {
+            method,
+            locator: path.to_owned(),
+            integration: None,
+            status: 0,
+            error: None,
+            started: Instant::now(),
+        }
+    }
+
+    fn emit(&self, bytes: u64, outcome: &str) {
+        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let integration = self.integration.as_deref().unwrap_or("-");
+        let error = self.error.as_deref().unwrap_or("");
+        macro_rules! line {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: "mediagate::access",
+                    method = %self.method,
+                    locator = %self.locator,
+                    status = self.status,
+                    bytes,
+                    duration_ms = (duration_ms * 1000.0).round() / 1000.0,
+                    integration,
+                    outcome,
+                    error,
+                    "request"
+                )
+            };
+        }
+        if self.status >= 500 || outcome != "complete" {
+            line!(warn);
+        } else {
+            line!(info);
+        }
+    }
+}
+
+/// A response body that counts what it sends and writes the access-log
+/// line when it ends: `complete`, `aborted` (the body failed, so the
+/// connection was cut) or `client gone` (dropped before the end).
+pub struct LoggedBody {
+    inner: Body,
+    log: Option<RequestLog>,
+    bytes: u64,
+}
+
+impl LoggedBody {
+    pub fn new(inner: Body, log: RequestLog) -> Self {
+        LoggedBody { inner, log: Some(log), bytes: 0 }
+    }
+
+    fn finish(&mut self, outcome: &str) {
+        if let Some(log) = self.log.take() {
+            log.emit(self.bytes, outcome);
+        }
+    }
+}
+
+impl HttpBody for LoggedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let outcome = format!("aborted: {e}");
+                self.finish(&outcome);
+            }
+            Poll::Ready(None) => self.finish("complete"),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        let outcome = if self.inner.is_end_stream() { "complete" } else { "client gone" };
+        self.finish(outcome);
+    }
+}

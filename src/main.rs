@@ -1,1 +1,59 @@
-fn main() {}
+//! The `mediagate` command line: parses arguments and hands over to [`mediagate::app`].
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mediagate::logging::{self, LogFormat};
+
+/// A read-through caching HTTP proxy for media in object storage.
+#[derive(Parser)]
+#[command(name = "mediagate", version, about)]
+struct Cli {
+    /// How log lines are written to standard error.
+    #[arg(long, value_enum, default_value = "pretty", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve media.
+    Serve {
+        /// The configuration file.
+        #[arg(long, default_value = "config/mediagate.toml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration, then connection-test every integration.
+    Check {
+        /// The configuration file.
+        #[arg(long, default_value = "config/mediagate.toml")]
+        config: PathBuf,
+    },
+    /// Exit 0 when the media listener answers its health URL (for container health checks).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mediagate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config } => mediagate::app::serve(&config).await,
+            Command::Check { config } => mediagate::app::check(&config).await,
+            Command::Healthcheck { url } => mediagate::app::healthcheck(&url).await,
+        }
+    })
+}

@@ -1,1 +1,257 @@
-//! The media request pipeline.
+//! The media request pipeline, top to bottom:
+//!
+//! 1. route: `/healthz`, `/`, `/media?locator=…` (query form) or
+//!    `/<scheme>/<bucket>/<key>` (path form); only GET and HEAD reach storage;
+//! 2. parse the locator and pick the integration ([`Registry::resolve`]);
+//! 3. read `Range` and the preconditions of the request;
+//! 4. ask the storage (one range at most, preconditions forwarded);
+//! 5. evaluate the preconditions again on the storage's metadata (RFC 9110
+//!    section 13.2.2), so a storage that ignores them still yields 304 / 412;
+//! 6. honour `If-Range` (a changed object gets the whole body, 200);
+//! 7. build the response headers and stream the body through.
+//!
+//! Every failure is an [`Error`]; [`Error::into_response`] turns it into the
+//! response, here and nowhere else.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+
+use crate::error::{Error, Kind, Result};
+use crate::http::body::{self, Body};
+use crate::http::conditional::{self, Conditions, Verdict};
+use crate::http::range::{self, RangeRequest, RangeSpec};
+use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse, Part, Registry};
+use crate::locator::Locator;
+use crate::logging::{LoggedBody, RequestLog};
+
+/// The proxy's verdict on its own cache, RFC 9211 (no cache yet: bypass).
+const CACHE_STATUS: &str = "mediagate; fwd=bypass";
+
+/// The media request handler; cheap to clone, shared by every connection.
+#[derive(Clone)]
+pub struct Proxy {
+    registry: Arc<Registry>,
+}
+
+impl Proxy {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Proxy { registry }
+    }
+
+    /// Answers one request; never fails (errors become responses).
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<LoggedBody> {
+        let (parts, _body) = req.into_parts();
+        let head = parts.method == Method::HEAD;
+        let mut log = RequestLog::new(parts.method.clone(), parts.uri.path());
+        let resp = match self.route(&parts, &mut log).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                log.error = Some(format!("{}: {}", e.kind.code(), e.detail()));
+                e.into_response(head)
+            }
+        };
+        log.status = resp.status().as_u16();
+        resp.map(|b| LoggedBody::new(b, log))
+    }
+
+    async fn route(&self, parts: &Parts, log: &mut RequestLog) -> Result<Response<Body>> {
+        let path = parts.uri.path();
+        match (&parts.method, path) {
+            (&Method::GET | &Method::HEAD, "/healthz") => Ok(text(StatusCode::OK, "ok\n")),
+            (&Method::GET | &Method::HEAD, "/") => Ok(text(StatusCode::OK, INDEX)),
+            (&Method::OPTIONS, _) => {
+                let mut resp = text(StatusCode::NO_CONTENT, "");
+                resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+                Ok(resp)
+            }
+            (&Method::GET | &Method::HEAD, _) => self.media(parts, log).await,
+            _ => Err(Error::new(Kind::MethodNotAllowed, format!("{} is not served; use GET or HEAD", parts.method))),
+        }
+    }
+
+    /// Steps 2 to 7 of the module doc.
+    async fn media(&self, parts: &Parts, log: &mut RequestLog) -> Result<Response<Body>> {
+        let head = parts.method == Method::HEAD;
+        let loc = if parts.uri.path() == "/media" {
+            Locator::from_query(parts.uri.query())?
+        } else {
+            Locator::from_path(parts.uri.path())?
+        };
+        log.locator = loc.to_string();
+        let integration = self.registry.resolve(&loc)?;
+        log.integration = Some(integration.name.clone());
+
+        let ranges = range::parse(header_text(&parts.headers, header::RANGE));
+        let single = match ranges {
+            RangeRequest::Single(spec) => Some(spec),
+            RangeRequest::Whole | RangeRequest::Multi(_) => None,
+        };
+        let cond = Conditions::from_headers(&parts.headers);
+        let ask_range = if head { None } else { single };
+        let mut obj = fetch(integration, &loc, head, ask_range, &cond).await?;
+
+        match conditional::evaluate(&cond, obj.meta.etag.as_deref(), obj.meta.last_modified) {
+            Verdict::PreconditionFailed => {
+                return Err(Error::new(Kind::PreconditionFailed, format!("a precondition failed for {loc}")));
+            }
+            Verdict::NotModified => return Ok(not_modified(integration, &obj.meta)),
+            Verdict::Proceed if obj.part == Part::NotModified => return Ok(not_modified(integration, &obj.meta)),
+            Verdict::Proceed => {}
+        }
+
+        let range_allowed = conditional::if_range_allows(&cond, obj.meta.etag.as_deref(), obj.meta.last_modified);
+        if !range_allowed && matches!(obj.part, Part::Range(_)) {
+            obj = fetch(integration, &loc, head, None, &cond).await?;
+        }
+        let part = match (head, single) {
+            (true, Some(spec)) if range_allowed => head_part(spec, &obj.meta, &loc)?,
+            (true, _) => Part::Whole,
+            (false, _) => obj.part,
+        };
+        Ok(media_response(integration, &loc, &obj.meta, part, obj.body))
+    }
+}
+
+/// Asks the storage; a 416 whose length the storage did not say is
+/// completed with a metadata request, for `Content-Range: bytes */<len>`.
+async fn fetch(
+    integration: &Integration,
+    loc: &Locator,
+    head: bool,
+    range: Option<RangeSpec>,
+    conditions: &Conditions,
+) -> Result<ObjectResponse> {
+    let req = ObjectRequest { head, bucket: &loc.bucket, key: &loc.key, range, conditions };
+    match integration.fetch(&req).await {
+        Err(e) if e.kind == (Kind::RangeNotSatisfiable { len: None }) => {
+            let none = Conditions::default();
+            let meta_req = ObjectRequest { head: true, range: None, conditions: &none, ..req };
+            let len = integration.fetch(&meta_req).await.ok().map(|r| r.meta.size);
+            Err(Error { kind: Kind::RangeNotSatisfiable { len }, ..e })
+        }
+        other => other,
+    }
+}
+
+/// The part a GET with this range would serve, for a HEAD.
+fn head_part(spec: RangeSpec, meta: &ObjectMeta, loc: &Locator) -> Result<Part> {
+    match spec.resolve(meta.size) {
+        Some(span) => Ok(Part::Range(span)),
+        None => Err(Error::new(
+            Kind::RangeNotSatisfiable { len: Some(meta.size) },
+            format!("the requested range lies outside {loc}"),
+        )),
+    }
+}
+
+/// `304 Not Modified` with the validators and caching headers (RFC 9110 section 15.4.5).
+fn not_modified(integration: &Integration, meta: &ObjectMeta) -> Response<Body> {
+    let mut resp = Response::new(body::empty());
+    *resp.status_mut() = StatusCode::NOT_MODIFIED;
+    let h = resp.headers_mut();
+    validators(h, meta);
+    h.insert(header::CACHE_CONTROL, integration.cache_control.clone());
+    h.insert("cache-status", HeaderValue::from_static(CACHE_STATUS));
+    resp
+}
+
+/// A 200 or 206 with every header of CONTRACT.md section 3.
+fn media_response(integration: &Integration, loc: &Locator, meta: &ObjectMeta, part: Part, body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    let length = match part {
+        Part::Range(span) => {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{}", span.start, span.end, meta.size)) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+            span.len()
+        }
+        Part::Whole | Part::NotModified => meta.size,
+    };
+    *resp.status_mut() = if matches!(part, Part::Range(_)) { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_TYPE, content_type(meta.content_type.as_deref(), &loc.key));
+    validators(h, meta);
+    let optional = [
+        (header::CONTENT_ENCODING, &meta.content_encoding),
+        (header::CONTENT_DISPOSITION, &meta.content_disposition),
+        (header::CONTENT_LANGUAGE, &meta.content_language),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            h.insert(name, v);
+        }
+    }
+    h.insert(header::CACHE_CONTROL, integration.cache_control.clone());
+    h.insert("cache-status", HeaderValue::from_static(CACHE_STATUS));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+fn validators(h: &mut HeaderMap, meta: &ObjectMeta) {
+    if let Some(v) = meta.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(t) = meta.last_modified
+        && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(t))
+    {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+}
+
+/// The storage's `Content-Type`, unless it says nothing useful (absent or a
+/// generic octet-stream); then the one the key's extension implies.
+pub fn content_type(stored: Option<&str>, key: &str) -> HeaderValue {
+    let generic = |t: &str| {
+        let t = t.trim().to_ascii_lowercase();
+        t.is_empty() || t == "application/octet-stream" || t == "binary/octet-stream"
+    };
+    if let Some(t) = stored.filter(|t| !generic(t))
+        && let Ok(v) = HeaderValue::from_str(t)
+    {
+        return v;
+    }
+    let guessed = mime_guess::from_path(key).first_raw().unwrap_or("application/octet-stream");
+    HeaderValue::from_static(guessed)
+}
+
+fn header_text(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn text(status: StatusCode, body_text: &'static str) -> Response<Body> {
+    let mut resp = Response::new(body::full(body_text));
+    *resp.status_mut() = status;
+    let kind = if body_text.starts_with('<') { "text/html; charset=utf-8" } else { "text/plain; charset=utf-8" };
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+const INDEX: &str = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>mediagate</title></head>\n\
+<body><h1>mediagate</h1><p>Media from object storage. Ask for <code>/media?locator=s3://bucket/key</code> \
+or <code>/s3/bucket/key</code>.</p></body></html>\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_prefers_the_storage_unless_it_is_generic() {
+        let table = [
+            (Some("image/webp"), "a.jpg", "image/webp"),
+            (None, "a.mp4", "video/mp4"),
+            (Some("application/octet-stream"), "a.png", "image/png"),
+            (Some("binary/octet-stream"), "a.jpg", "image/jpeg"),
+            (None, "noext", "application/octet-stream"),
+            (Some(""), "x.pdf", "application/pdf"),
+        ];
+        for (stored, key, want) in table {
+            assert_eq!(content_type(stored, key), want, "{stored:?} {key}");
+        }
+    }
+}

@@ -1,1 +1,117 @@
-//! The media listener.
+//! The media listener: hyper 1 with HTTP/1.1 and h2c on one port, a
+//! header-read timeout, a connection limit that answers `503 overloaded`
+//! rather than falling over, and a graceful drain on shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::config::ServerConfig;
+use crate::error::{Error, Kind};
+use crate::proxy::Proxy;
+
+/// Connections past the limit that may wait at once for their 503; past
+/// this too, a new connection is closed at once.
+const OVERLOAD_ANSWERS: usize = 64;
+
+/// Binds the media listener and prints `mediagate listening on http://<addr>`
+/// on standard output (scripts and tests read it when the port is 0).
+pub async fn bind(cfg: &ServerConfig) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    println!("mediagate listening on http://{addr}");
+    tracing::info!(%addr, "media listener up");
+    Ok(listener)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight
+/// responses finish for up to `shutdown_grace`.
+pub async fn serve(listener: TcpListener, proxy: Proxy, cfg: &ServerConfig, shutdown: impl Future<Output = ()>) {
+    let builder = Arc::new(http_builder(cfg));
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let overload_slots = Arc::new(Semaphore::new(OVERLOAD_ANSWERS));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    match slots.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let proxy = proxy.clone();
+                            let svc = service_fn(move |req| {
+                                let proxy = proxy.clone();
+                                async move { Ok::<_, Infallible>(proxy.handle(req).await) }
+                            });
+                            let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                            let conn = graceful.watch(conn);
+                            tokio::spawn(async move {
+                                if let Err(e) = conn.await {
+                                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                }
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => answer_overloaded(stream, peer, &overload_slots),
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and similar: back off rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(grace = ?cfg.shutdown_grace, "shutting down: draining in-flight responses");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(cfg.shutdown_grace) => tracing::warn!("shutdown grace elapsed; closing the remaining connections"),
+    }
+}
+
+fn http_builder(cfg: &ServerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(cfg.header_read_timeout).keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// Past the connection limit: read one request and answer `503 overloaded`
+/// with `Connection: close`; past [`OVERLOAD_ANSWERS`] too, close at once.
+fn answer_overloaded(stream: TcpStream, peer: SocketAddr, overload_slots: &Arc<Semaphore>) {
+    let Ok(permit) = overload_slots.clone().try_acquire_owned() else {
+        tracing::debug!(%peer, "connection limit reached; closing");
+        return;
+    };
+    tracing::debug!(%peer, "connection limit reached; answering 503");
+    tokio::spawn(async move {
+        let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+            let head = req.method() == http::Method::HEAD;
+            let err = Error::new(Kind::Overloaded, "mediagate has reached its connection limit; retry shortly");
+            Ok::<_, Infallible>(err.into_response(head))
+        });
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(2)).keep_alive(false);
+        let conn = http1.serve_connection(TokioIo::new(stream), svc);
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        drop(permit);
+    });
+}

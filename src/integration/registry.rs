@@ -1,23 +1,113 @@
-//! Which integration serves a locator (CONTRACT.md section 2).
+//! Which integration serves a locator (CONTRACT.md section 2):
+//!
+//! 1. the one whose scope names that bucket (Azure: that account and container);
+//! 2. else the one integration of that locator scheme with no scope
+//!    ("applies to all buckets by default"; Azure: an integration naming the
+//!    account without a container);
+//! 3. else `404 no_integration`.
+//!
+//! An integration therefore never signs a request for a bucket outside its
+//! scope. Overlapping scopes are refused when the configuration is parsed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::error::Result;
-use crate::integration::Integration;
-use crate::locator::Locator;
+use http::HeaderValue;
+
+use crate::config::{Config, ConfigErrors, IntegrationConfig, IntegrationKind};
+use crate::error::{Error, Kind, Result};
+use crate::integration::azure::AzureBackend;
+use crate::integration::local::LocalBackend;
+use crate::integration::s3::S3Backend;
+use crate::integration::{Backend, Integration};
+use crate::locator::{Locator, Scheme};
+
+/// The scheme, account (Azure only) and bucket an integration is scoped to.
+type ScopeKey = (Scheme, Option<String>, String);
+/// The scheme and account (Azure only) of a default integration.
+type DefaultKey = (Scheme, Option<String>);
 
 /// All integrations, indexed by scope.
 pub struct Registry {
     integrations: Vec<Arc<Integration>>,
+    scoped: HashMap<ScopeKey, usize>,
+    defaults: HashMap<DefaultKey, usize>,
 }
 
 impl Registry {
+    /// Builds every integration of `config`, reporting every failure at once.
+    pub fn build(config: &Config) -> Result<Registry, ConfigErrors> {
+        let mut registry = Registry { integrations: Vec::new(), scoped: HashMap::new(), defaults: HashMap::new() };
+        let mut problems = Vec::new();
+        for cfg in &config.integrations {
+            match build_integration(cfg, config) {
+                Ok(integration) => registry.add(cfg, integration),
+                Err(e) => problems.push(format!("{}: integration \"{}\": {e}", config.source.display(), cfg.name)),
+            }
+        }
+        if problems.is_empty() { Ok(registry) } else { Err(ConfigErrors { problems }) }
+    }
+
+    fn add(&mut self, cfg: &IntegrationConfig, integration: Integration) {
+        let index = self.integrations.len();
+        self.integrations.push(Arc::new(integration));
+        let (scheme, account, buckets) = scope_of(cfg);
+        if buckets.is_empty() {
+            self.defaults.insert((scheme, account), index);
+        } else {
+            for bucket in buckets {
+                self.scoped.insert((scheme, account.clone(), bucket), index);
+            }
+        }
+    }
+
+    /// The integration that serves `loc`, by the rules in the module doc.
     pub fn resolve(&self, loc: &Locator) -> Result<&Arc<Integration>> {
-        let _ = loc;
-        todo!()
+        let scoped = self.scoped.get(&(loc.scheme, loc.account.clone(), loc.bucket.clone()));
+        let index = scoped.or_else(|| self.defaults.get(&(loc.scheme, loc.account.clone())));
+        match index {
+            Some(&i) => Ok(&self.integrations[i]),
+            None => Err(Error::new(
+                Kind::NoIntegration,
+                format!(
+                    "no integration serves {}: add the {} to an integration's buckets, or configure a default {} integration",
+                    describe_scope(loc),
+                    if loc.scheme == Scheme::Az { "container" } else { "bucket" },
+                    loc.scheme
+                ),
+            )),
+        }
     }
 
     pub fn all(&self) -> &[Arc<Integration>] {
         &self.integrations
     }
+}
+
+fn describe_scope(loc: &Locator) -> String {
+    match &loc.account {
+        Some(account) => format!("az://{account}/{}", loc.bucket),
+        None => format!("{}://{}", loc.scheme, loc.bucket),
+    }
+}
+
+/// The locator scheme, Azure account and scoped buckets of an integration.
+fn scope_of(cfg: &IntegrationConfig) -> (Scheme, Option<String>, Vec<String>) {
+    match &cfg.kind {
+        IntegrationKind::S3(s3) => (s3.locator_scheme, None, s3.buckets.clone()),
+        IntegrationKind::Local(local) => (Scheme::Local, None, local.buckets.clone()),
+        IntegrationKind::Azure(az) => {
+            (Scheme::Az, Some(az.storage_url.account.clone()), az.storage_url.container.iter().cloned().collect())
+        }
+    }
+}
+
+fn build_integration(cfg: &IntegrationConfig, config: &Config) -> Result<Integration, String> {
+    let backend = match &cfg.kind {
+        IntegrationKind::S3(s3) => Backend::S3(S3Backend::new(&cfg.name, s3, &config.upstream)?),
+        IntegrationKind::Azure(az) => Backend::Azure(AzureBackend::new(&cfg.name, az, &config.upstream)?),
+        IntegrationKind::Local(local) => Backend::Local(LocalBackend::new(&cfg.name, local)?),
+    };
+    let cache_control = HeaderValue::from_str(&cfg.cache_control).map_err(|_| "cache_control is not a valid header value")?;
+    Ok(Integration { name: cfg.name.clone(), cache_control, backend })
 }

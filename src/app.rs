@@ -1,0 +1,131 @@
+//! What each command of the binary does; `main.rs` only parses the command line.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{self, Config};
+use crate::integration::Registry;
+use crate::proxy::Proxy;
+use crate::server;
+
+/// Exit code for a configuration that does not load.
+const EXIT_CONFIG: u8 = 2;
+
+/// `mediagate serve`: load, build, listen, drain on SIGTERM / SIGINT.
+pub async fn serve(path: &Path) -> ExitCode {
+    let Some((config, registry)) = load(path) else { return ExitCode::from(EXIT_CONFIG) };
+    if !config.server.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.server.listen,
+            "auth mode is none and the listener is reachable beyond loopback: anyone who can reach it can read the configured buckets"
+        );
+    }
+    let listener = match server::bind(&config.server).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listen = %config.server.listen, error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(integrations = registry.all().len(), config = %path.display(), "mediagate started");
+    let proxy = Proxy::new(Arc::new(registry));
+    server::serve(listener, proxy, &config.server, shutdown_signal()).await;
+    ExitCode::SUCCESS
+}
+
+/// `mediagate check`: validate, then connection-test every integration;
+/// one line per integration on standard output, non-zero exit on any failure.
+pub async fn check(path: &Path) -> ExitCode {
+    let Some((_config, registry)) = load(path) else { return ExitCode::from(EXIT_CONFIG) };
+    let tests = registry.all().iter().map(|i| async move {
+        let result = tokio::time::timeout(Duration::from_secs(20), i.test_connection()).await;
+        (i, result)
+    });
+    let mut failed = false;
+    for (integration, result) in futures_util::future::join_all(tests).await {
+        let (ok, detail) = match result {
+            Ok(Ok(detail)) => (true, detail),
+            Ok(Err(e)) => (false, format!("{}: {}", e.kind.code(), e.message)),
+            Err(_) => (false, "upstream_timeout: no answer within 20s".to_owned()),
+        };
+        failed |= !ok;
+        let verdict = if ok { "ok  " } else { "FAIL" };
+        println!("{verdict} {} ({}): {detail}", integration.name, integration.kind_name());
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// `mediagate healthcheck`: GET the URL (the media listener's `/healthz`),
+/// exit 0 on a 200; for container health checks, where no curl is at hand.
+pub async fn healthcheck(url: &str) -> ExitCode {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        eprintln!("mediagate healthcheck: {url:?} is not a URL");
+        return ExitCode::FAILURE;
+    };
+    match tokio::time::timeout(Duration::from_secs(3), client.get(uri)).await {
+        Ok(Ok(resp)) if resp.status().is_success() => ExitCode::SUCCESS,
+        Ok(Ok(resp)) => {
+            eprintln!("mediagate healthcheck: {url} answered {}", resp.status());
+            ExitCode::FAILURE
+        }
+        Ok(Err(e)) => {
+            eprintln!("mediagate healthcheck: {url}: {e}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("mediagate healthcheck: {url} did not answer within 3s");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the config and builds the integrations, printing every problem.
+fn load(path: &Path) -> Option<(Config, Registry)> {
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            report(&errors.problems);
+            return None;
+        }
+    };
+    match Registry::build(&config) {
+        Ok(registry) => Some((config, registry)),
+        Err(errors) => {
+            report(&errors.problems);
+            None
+        }
+    }
+}
+
+fn report(problems: &[String]) {
+    eprintln!("mediagate: the configuration has {} problem(s):", problems.len());
+    for p in problems {
+        eprintln!("  {p}");
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
