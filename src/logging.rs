@@ -95,11 +95,14 @@ pub struct LoggedBody {
     inner: Body,
     log: Option<RequestLog>,
     bytes: u64,
+    /// The `Content-Length` announced: hyper may stop polling once it is
+    /// sent, so reaching it counts as complete.
+    expected: Option<u64>,
 }
 
 impl LoggedBody {
-    pub fn new(inner: Body, log: RequestLog) -> Self {
-        LoggedBody { inner, log: Some(log), bytes: 0 }
+    pub fn new(inner: Body, log: RequestLog, expected: Option<u64>) -> Self {
+        LoggedBody { inner, log: Some(log), bytes: 0, expected }
     }
 
     fn finish(&mut self, outcome: &str) {
@@ -142,7 +145,8 @@ impl HttpBody for LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        let outcome = if self.inner.is_end_stream() { "complete" } else { "client gone" };
+        let complete = self.inner.is_end_stream() || self.expected == Some(self.bytes);
+        let outcome = if complete { "complete" } else { "client gone" };
         self.finish(outcome);
     }
 }

@@ -53,7 +53,12 @@ impl Proxy {
             }
         };
         log.status = resp.status().as_u16();
-        resp.map(|b| LoggedBody::new(b, log))
+        let expected = if head {
+            Some(0)
+        } else {
+            resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok())
+        };
+        resp.map(|b| LoggedBody::new(b, log, expected))
     }
 
     async fn route(&self, parts: &Parts, log: &mut RequestLog) -> Result<Response<Body>> {
