@@ -234,7 +234,7 @@ pub fn meta_from_headers(status: StatusCode, h: &HeaderMap) -> Result<(ObjectMet
     };
     let meta = ObjectMeta {
         size,
-        etag: text(header::ETAG),
+        etag: text(header::ETAG).and_then(|e| crate::http::conditional::normalize_etag(&e)),
         last_modified: text(header::LAST_MODIFIED).and_then(|v| httpdate::parse_http_date(&v).ok()),
         content_type: text(header::CONTENT_TYPE),
         content_encoding: text(header::CONTENT_ENCODING),
