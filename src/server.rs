@@ -53,11 +53,15 @@ pub async fn serve(listener: TcpListener, proxy: Proxy, cfg: &ServerConfig, shut
                                 let proxy = proxy.clone();
                                 async move { Ok::<_, Infallible>(proxy.handle(req).await) }
                             });
-                            let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                            let conn = graceful.watch(conn);
+                            let builder = builder.clone();
+                            let watcher = graceful.watcher();
+                            let first_bytes_timeout = cfg.header_read_timeout;
                             tokio::spawn(async move {
-                                if let Err(e) = conn.await {
-                                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                if first_bytes(&stream, first_bytes_timeout).await {
+                                    let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                                    if let Err(e) = watcher.watch(conn).await {
+                                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                    }
                                 }
                                 drop(permit);
                             });
@@ -80,6 +84,29 @@ pub async fn serve(listener: TcpListener, proxy: Proxy, cfg: &ServerConfig, shut
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(cfg.shutdown_grace) => tracing::warn!("shutdown grace elapsed; closing the remaining connections"),
     }
+}
+
+/// Waits until the client has sent enough to tell HTTP/1.1 from an HTTP/2
+/// preface, for at most `timeout`. hyper's header-read timeout starts only
+/// once bytes arrive, and the protocol sniffing before it has none: without
+/// this, a client that connects and says nothing would hold a slot forever.
+async fn first_bytes(stream: &TcpStream, timeout: Duration) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let wait = async {
+        let mut buf = [0u8; 24];
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if n >= PREFACE.len() || buf[..n] != PREFACE[..n] {
+                return Some(());
+            }
+            // A partial HTTP/2 preface: let the rest arrive.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    matches!(tokio::time::timeout(timeout, wait).await, Ok(Some(())))
 }
 
 fn http_builder(cfg: &ServerConfig) -> auto::Builder<TokioExecutor> {

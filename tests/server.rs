@@ -1,0 +1,146 @@
+//! The media listener itself: h2c, the connection limit, the header-read
+//! timeout, the graceful drain on SIGTERM, and the healthcheck command.
+//! Everything runs against a local-directory integration: no peer needed.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{MediaGate, local_integration, pattern_bytes, runtime, sha256_hex};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// A root with one bucket `b` holding `small.bin` (1 KiB) and `big.bin` (32 MiB).
+fn media_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("b")).expect("bucket dir");
+    std::fs::write(dir.path().join("b/small.bin"), pattern_bytes(1024, 1)).expect("small file");
+    std::fs::write(dir.path().join("b/big.bin"), pattern_bytes(32 << 20, 2)).expect("big file");
+    dir
+}
+
+fn server_config(root: &Path, server_extra: &str) -> String {
+    format!("[server]\nlisten = \"127.0.0.1:0\"\n{server_extra}\n{}", local_integration("disk", root, &["b"]))
+}
+
+/// Sends a raw HTTP/1.1 request and reads until the server closes.
+fn raw_exchange(stream: &mut TcpStream, request: &str) -> Vec<u8> {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("read timeout");
+    stream.write_all(request.as_bytes()).expect("write request");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
+
+#[test]
+fn h2c_with_prior_knowledge_serves_the_same_bytes() {
+    let root = media_root();
+    let mg = MediaGate::start(&server_config(root.path(), ""));
+    let url = mg.url("/local/b/small.bin");
+    let (version, status, body) = runtime().block_on(async {
+        let client = Client::builder(TokioExecutor::new()).http2_only(true).build_http::<Empty<Bytes>>();
+        let resp = client.get(url.parse().expect("url")).await.expect("h2c request");
+        let (parts, body) = resp.into_parts();
+        (parts.version, parts.status, body.collect().await.expect("body").to_bytes())
+    });
+    assert_eq!(version, http::Version::HTTP_2);
+    assert_eq!(status, 200);
+    assert_eq!(sha256_hex(&body), sha256_hex(&pattern_bytes(1024, 1)));
+}
+
+#[test]
+fn past_the_connection_limit_a_new_connection_gets_503_overloaded() {
+    let root = media_root();
+    let mg = MediaGate::start(&server_config(root.path(), "max_connections = 2"));
+    // Two idle connections hold both slots.
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(mg.addr).expect("connect")).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = TcpStream::connect(mg.addr).expect("connect");
+    let answer = raw_exchange(&mut third, "GET /local/b/small.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("\"code\":\"overloaded\""), "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after: 1"), "{text}");
+    drop(held);
+    // Once the slots are free again, requests are served.
+    std::thread::sleep(Duration::from_millis(300));
+    let ok = common::get(&mg.url("/local/b/small.bin"), &[]);
+    assert_eq!(ok.status, 200);
+}
+
+#[test]
+fn a_connection_that_sends_no_request_is_closed_after_the_header_read_timeout() {
+    let root = media_root();
+    let mg = MediaGate::start(&server_config(root.path(), "header_read_timeout = \"1s\""));
+    let mut idle = TcpStream::connect(mg.addr).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_secs(15))).expect("read timeout");
+    let mut buf = [0u8; 64];
+    // EOF (0 bytes) means the server closed it; a client-side timeout would be an error.
+    let read = idle.read(&mut buf).expect("the server should close the idle connection");
+    assert_eq!(read, 0);
+}
+
+#[test]
+fn sigterm_lets_an_inflight_response_finish_and_then_exits() {
+    let root = media_root();
+    let mut mg = MediaGate::start(&server_config(root.path(), "shutdown_grace = \"20s\""));
+    let mut stream = TcpStream::connect(mg.addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("read timeout");
+    stream.write_all(b"GET /local/b/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    let mut first = vec![0u8; 64 * 1024];
+    let n = stream.read(&mut first).expect("first bytes");
+    assert!(n > 0);
+    let status = Command::new("kill").arg("-TERM").arg(mg.pid().to_string()).status().expect("kill");
+    assert!(status.success());
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("the rest of the body");
+    let mut all = first[..n].to_vec();
+    all.extend_from_slice(&rest);
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers") + 4;
+    let body = &all[split..];
+    assert_eq!(body.len(), 32 << 20, "the in-flight body must be complete");
+    assert_eq!(sha256_hex(body), sha256_hex(&pattern_bytes(32 << 20, 2)));
+    for _ in 0..100 {
+        if !mg.is_running() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("mediagate still runs 10 s after SIGTERM with nothing in flight");
+}
+
+#[test]
+fn the_healthcheck_command_succeeds_against_a_running_server_and_fails_without_one() {
+    let root = media_root();
+    let mg = MediaGate::start(&server_config(root.path(), ""));
+    let bin = env!("CARGO_BIN_EXE_mediagate");
+    let ok = Command::new(bin).args(["healthcheck", "--url", &mg.url("/healthz")]).output().expect("run");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    drop(mg);
+    let down = Command::new(bin).args(["healthcheck", "--url", "http://127.0.0.1:9/healthz"]).output().expect("run");
+    assert!(!down.status.success());
+}
+
+#[test]
+fn every_request_gets_one_access_log_line_with_bytes_and_integration() {
+    let root = media_root();
+    let mg = MediaGate::start(&server_config(root.path(), ""));
+    assert_eq!(common::get(&mg.url("/local/b/small.bin"), &[("Range", "bytes=0-99")]).status, 206);
+    assert_eq!(common::get(&mg.url("/local/b/missing.bin"), &[]).status, 404);
+    std::thread::sleep(Duration::from_millis(300));
+    let lines: Vec<_> = mg.logs().into_iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["locator"], "local://b/small.bin");
+    assert_eq!(lines[0]["status"], 206);
+    assert_eq!(lines[0]["bytes"], 100);
+    assert_eq!(lines[0]["integration"], "disk");
+    assert_eq!(lines[0]["outcome"], "complete");
+    assert_eq!(lines[1]["status"], 404);
+    assert!(lines[1]["error"].as_str().unwrap_or("").starts_with("not_found"));
+}
