@@ -191,8 +191,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// Parses and validates config text; `env` resolves `${VAR}`.
 ///
 /// Every problem is collected, in file order, as
-/// `<file>:<line>: <key path>: <what is wrong>`; integrations are numbered
-/// from 1 in key paths (`integration[2] ("minio").port`).
+/// `<file>:<line>: <key path>: <what is wrong>`, where array elements are
+/// numbered from 0 and an integration also shows its name:
+/// `config/mediagate.toml:14: integration[2] ("minio").port: expected ...`.
 pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     let file = path.display().to_string();
     let (root, syntax) = DeTable::parse_recoverable(text);
@@ -243,6 +244,7 @@ impl Default for UpstreamConfig {
     }
 }
 
+/// `[server]`; absent keys take their defaults.
 fn server(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> ServerConfig {
     let d = ServerConfig::default();
     let config = ServerConfig {
@@ -256,6 +258,7 @@ fn server(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> ServerConfig {
     config
 }
 
+/// `[upstream]`; absent keys take their defaults.
 fn upstream(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> UpstreamConfig {
     let d = UpstreamConfig::default();
     let config = UpstreamConfig {
@@ -284,6 +287,7 @@ struct Read {
     config: IntegrationConfig,
 }
 
+/// Every `[[integration]]`, then the rules across them (names, scopes).
 fn integrations(cx: &mut Ctx<'_>, root: &mut Section<'_, '_>) -> Vec<IntegrationConfig> {
     let Some(value) = root.entry("integration") else { return Vec::new() };
     let DeValue::Array(items) = value.get_ref() else {
@@ -293,7 +297,7 @@ fn integrations(cx: &mut Ctx<'_>, root: &mut Section<'_, '_>) -> Vec<Integration
     };
     let mut read = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let path = format!("integration[{}]", i + 1);
+        let path = format!("integration[{i}]");
         let DeValue::Table(map) = item.get_ref() else {
             cx.report(Some(item.span()), &path, "expected a table, as written by [[integration]]");
             continue;
@@ -305,6 +309,7 @@ fn integrations(cx: &mut Ctx<'_>, root: &mut Section<'_, '_>) -> Vec<Integration
     read.into_iter().map(|r| r.config).collect()
 }
 
+/// One `[[integration]]`: the common keys, then those of its `type`.
 fn integration(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> Option<Read> {
     let (label, span) = (t.path.clone(), t.span.clone());
     let name = t.required(cx, "name", as_name);
@@ -328,6 +333,7 @@ fn integration(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> Option<Read> {
     Some(Read { label: t.path, span, config })
 }
 
+/// The keys of `type = "s3"`, with the defaults that depend on each other.
 fn s3(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<S3Config> {
     let endpoint = t.get(cx, "endpoint", as_endpoint);
     let port = t.get(cx, "port", as_port);
@@ -365,12 +371,14 @@ fn s3(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<S3Config> {
 
 const S3_STATIC_KEYS: [&str; 3] = ["access_key_id", "secret_access_key", "session_token"];
 
+/// Static keys, or `credentials = "env"`, never both.
 fn s3_credentials(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<S3Credentials> {
     let mode = t.get(cx, "credentials", as_string);
     let access_key_id = t.get(cx, "access_key_id", as_nonempty);
     let secret_access_key = t.get(cx, "secret_access_key", as_secret);
     let session_token = t.get(cx, "session_token", as_secret);
     match mode.as_deref() {
+        None if t.has("credentials") => return None, // a bad value, already reported
         None => {}
         Some("env") => {
             let given: Vec<&str> = S3_STATIC_KEYS.into_iter().filter(|k| t.has(k)).collect();
@@ -410,6 +418,7 @@ fn s3_credentials(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<S3Credent
     })
 }
 
+/// The keys of `type = "azure-blob"`: exactly one of `account_key` / `sas_token`.
 fn azure(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<AzureConfig> {
     let storage_url = t.required(cx, "storage_url", as_azure_storage_url);
     let account_key = t.get(cx, "account_key", as_account_key);
@@ -434,6 +443,7 @@ fn azure(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<AzureConfig> {
     Some(AzureConfig { storage_url: storage_url?, credential: credential?, ca_file })
 }
 
+/// The keys of `type = "local"`.
 fn local(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<LocalConfig> {
     let root = t.required(cx, "root", as_nonempty);
     let buckets = t.list(cx, "buckets", check_bucket).unwrap_or_default();
@@ -443,6 +453,7 @@ fn local(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<LocalConfig> {
 // ---------------------------------------------------------------------------
 // Rules across integrations
 
+/// Two integrations with one name: the second one names the first.
 fn check_unique_names(cx: &mut Ctx<'_>, read: &[Read]) {
     let mut seen: HashMap<&str, &Read> = HashMap::new();
     for r in read {
@@ -463,6 +474,7 @@ struct Scope {
     bucket: Option<String>,
 }
 
+/// The scopes an integration claims: one per bucket, or its default.
 fn scopes(kind: &IntegrationKind) -> Vec<Scope> {
     let buckets = |scheme: Scheme, buckets: &[String]| -> Vec<Scope> {
         if buckets.is_empty() {
@@ -481,22 +493,21 @@ fn scopes(kind: &IntegrationKind) -> Vec<Scope> {
     }
 }
 
+/// Two integrations claiming one scope: the error names both.
 fn check_scopes(cx: &mut Ctx<'_>, read: &[Read]) {
     let mut owner: HashMap<Scope, &Read> = HashMap::new();
     for r in read {
         for scope in scopes(&r.config.kind) {
-            let msg = match owner.get(&scope) {
-                Some(first) => overlap_message(&scope, first, r),
-                None => {
-                    owner.insert(scope, r);
-                    continue;
-                }
-            };
-            cx.report(Some(r.span.clone()), &r.label, msg);
+            if let Some(first) = owner.get(&scope) {
+                cx.report(Some(r.span.clone()), &r.label, overlap_message(&scope, first, r));
+            } else {
+                owner.insert(scope, r);
+            }
         }
     }
 }
 
+/// What to say when `second` claims a scope `first` already holds.
 fn overlap_message(scope: &Scope, first: &Read, second: &Read) -> String {
     let both = format!("{} and {}", first.label, second.label);
     match (scope.scheme, &scope.account, &scope.bucket) {
@@ -1056,34 +1067,18 @@ fn as_azure_storage_url(v: Scalar) -> Result<AzureStorageUrl, String> {
 
 /// Parses an Azure `storage_url` (see [`AzureStorageUrl`]).
 pub fn parse_azure_storage_url(url: &str) -> Result<AzureStorageUrl, String> {
-    let expected = "expected a container URL such as \"https://acct.blob.core.windows.net/media\" \
-                    or \"http://127.0.0.1:10000/devstoreaccount1/media\"";
-    let Some((scheme, rest)) = url.split_once("://").filter(|(s, _)| *s == "http" || *s == "https") else {
-        return Err(format!("{expected}, got {url:?}"));
-    };
-    if rest.contains('?') {
-        return Err("must not carry a query string: put the SAS (sv=...&sig=...) in `sas_token`".to_string());
-    }
-    if rest.contains('#') || rest.contains('@') {
-        return Err(format!("{expected}, got {url:?}"));
-    }
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (host, port) = split_port(authority);
-    let port = port.map(|p| p.parse::<u16>().map_err(|_| format!("port {p} is out of range"))).transpose()?;
-    if !(is_host_name(host) || host.starts_with('[')) {
-        return Err(format!("{expected}, got {url:?}"));
-    }
+    let (scheme, host, port, path) = split_azure_url(url)?;
     let path_style = is_emulator_host(host);
     let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let account = if path_style {
-        if segments.is_empty() {
+    let account = match path_style {
+        false => host.split('.').next().unwrap_or_default(),
+        true if segments.is_empty() => {
             return Err(format!(
-                "with host {host:?} the account is the first path segment, as in \"http://127.0.0.1:10000/devstoreaccount1/media\"; it is missing"
+                "with host {host:?} the account is the first path segment, as in \
+                 \"http://127.0.0.1:10000/devstoreaccount1/media\"; it is missing"
             ));
         }
-        segments.remove(0)
-    } else {
-        host.split('.').next().unwrap_or_default()
+        true => segments.remove(0),
     };
     check_azure_account(account)?;
     let container = match segments.as_slice() {
@@ -1093,14 +1088,36 @@ pub fn parse_azure_storage_url(url: &str) -> Result<AzureStorageUrl, String> {
             return Err(format!("names a blob or folder, not a container: stop the URL at /{container}"));
         }
     };
-    Ok(AzureStorageUrl {
-        scheme: scheme.to_string(),
-        host: host.to_string(),
-        port,
-        account: account.to_string(),
-        container,
-        path_style,
-    })
+    let (scheme, host, account) = (scheme.to_string(), host.to_string(), account.to_string());
+    Ok(AzureStorageUrl { scheme, host, port, account, container, path_style })
+}
+
+/// Splits `http[s]://host[:port]/path`, refusing a query, a fragment or user info.
+fn split_azure_url(url: &str) -> Result<(&str, &str, Option<u16>, &str), String> {
+    let bad = || {
+        format!(
+            "expected a container URL such as \"https://acct.blob.core.windows.net/media\" \
+             or \"http://127.0.0.1:10000/devstoreaccount1/media\", got {url:?}"
+        )
+    };
+    let (scheme, rest) = url.split_once("://").filter(|(s, _)| *s == "http" || *s == "https").ok_or_else(bad)?;
+    if rest.contains('?') {
+        return Err("must not carry a query string: put the SAS (sv=...&sig=...) in `sas_token`".to_string());
+    }
+    if rest.contains('#') || rest.contains('@') {
+        return Err(bad());
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = split_port(authority);
+    let port = port.map(|p| p.parse::<u16>().map_err(|_| format!("port {p} is out of range"))).transpose()?;
+    let ipv6 = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+    if !(is_host_name(host) || ipv6) {
+        return Err(bad());
+    }
+    Ok((scheme, host, port, path))
 }
 
 /// An IP address, `localhost`, or a single-label host such as `azurite` in
@@ -1119,11 +1136,10 @@ fn check_azure_account(account: &str) -> Result<(), String> {
 }
 
 fn check_azure_container(container: &str) -> Result<String, String> {
+    let special = container == "$root" || container == "$web";
     let chars_ok = container.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    let ok = (3..=63).contains(&container.len()) && chars_ok && !container.starts_with('-')
-        || container == "$root"
-        || container == "$web";
-    if ok {
+    let ok = (3..=63).contains(&container.len()) && chars_ok && !container.starts_with('-');
+    if ok || special {
         Ok(container.to_string())
     } else {
         Err(format!("{container:?} is not a container name (3 to 63 lower-case letters, digits and '-')"))
@@ -1383,9 +1399,9 @@ mod tests {
             "test.toml:3: server.listen: expected an IP address and port",
             "test.toml:4: server.max_connections: expected an integer of at least 1, got 0",
             "test.toml:6: upstream.read_timeout: expected a duration",
-            "test.toml:7: integration[1]: missing access_key_id and secret_access_key",
-            "test.toml:8: integration[1].name: expected lower-case letters",
-            "test.toml:10: integration[1].port: expected an integer from 1 to 65535, got \"abc\"",
+            "test.toml:7: integration[0]: missing access_key_id and secret_access_key",
+            "test.toml:8: integration[0].name: expected lower-case letters",
+            "test.toml:10: integration[0].port: expected an integer from 1 to 65535, got \"abc\"",
         ];
         assert_eq!(problems.len(), expected.len(), "{}", problems.join("\n"));
         for (problem, want) in problems.iter().zip(expected) {
@@ -1453,7 +1469,7 @@ mod tests {
     fn an_unknown_integration_key_names_the_integration_and_its_type() {
         assert_one_problem(
             &s3_toml("bucket = [\"a\"]"),
-            &["integration[1] (\"s\").bucket: unknown key for type \"s3\"; did you mean `buckets`?"],
+            &["integration[0] (\"s\").bucket: unknown key for type \"s3\"; did you mean `buckets`?"],
         );
     }
 
@@ -1520,7 +1536,7 @@ mod tests {
         let problems = problems(&s3_toml("region = \"${REGION}-${ZONE}\""));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].contains("integration[1] (\"s\").region: environment variables REGION, ZONE are not set"),
+            problems[0].contains("integration[0] (\"s\").region: environment variables REGION, ZONE are not set"),
             "{}",
             problems[0]
         );
@@ -1641,8 +1657,8 @@ mod tests {
     fn an_integration_needs_a_name_and_a_type() {
         let problems = problems("[[integration]]\nroot = \"x\"\n");
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("test.toml:1: integration[1]: missing required key `name`"), "{}", problems[0]);
-        assert!(problems[1].contains("integration[1]: missing required key `type`"), "{}", problems[1]);
+        assert!(problems[0].contains("test.toml:1: integration[0]: missing required key `name`"), "{}", problems[0]);
+        assert!(problems[1].contains("integration[0]: missing required key `type`"), "{}", problems[1]);
     }
 
     #[test]
@@ -1651,7 +1667,7 @@ mod tests {
         for bad in ["", "Minio", "mi_nio", "mi nio", "é"] {
             assert_one_problem(
                 &s3_toml("").replace("name = \"s\"", &format!("name = \"{bad}\"")),
-                &["integration[1].name: expected lower-case letters"],
+                &["integration[0].name: expected lower-case letters"],
             );
         }
     }
@@ -1660,14 +1676,14 @@ mod tests {
     fn an_unknown_integration_type_is_rejected() {
         assert_one_problem(
             "[[integration]]\nname = \"g\"\ntype = \"gcs\"\nbucket = 1\n",
-            &["integration[1] (\"g\").type: expected \"s3\", \"azure-blob\" or \"local\", got \"gcs\""],
+            &["integration[0] (\"g\").type: expected \"s3\", \"azure-blob\" or \"local\", got \"gcs\""],
         );
     }
 
     #[test]
     fn duplicate_names_name_both_integrations() {
         let text = format!("{}{}", s3_toml("buckets = [\"a\"]"), s3_toml("buckets = [\"b\"]"));
-        assert_one_problem(&text, &["integration[2] (\"s\"): name \"s\" is already used by integration[1] (\"s\")"]);
+        assert_one_problem(&text, &["integration[1] (\"s\"): name \"s\" is already used by integration[0] (\"s\")"]);
     }
 
     #[test]
@@ -1775,7 +1791,7 @@ mod tests {
     fn a_port_must_be_from_1_to_65535() {
         assert_one_problem(
             &s3_toml("port = 0"),
-            &["integration[1] (\"s\").port: expected an integer from 1 to 65535, got 0"],
+            &["integration[0] (\"s\").port: expected an integer from 1 to 65535, got 0"],
         );
         assert_one_problem(&s3_toml("port = 70000"), &["port: expected an integer from 1 to 65535, got 70000"]);
         assert_one_problem(&s3_toml("port = \"abc\""), &["port: expected an integer from 1 to 65535, got \"abc\""]);
@@ -1787,7 +1803,7 @@ mod tests {
         assert_one_problem(
             base,
             &[
-                "integration[1] (\"s\"): missing access_key_id and secret_access_key: give static keys, or set credentials = \"env\"",
+                "integration[0] (\"s\"): missing access_key_id and secret_access_key: give static keys, or set credentials = \"env\"",
             ],
         );
         assert_one_problem(&format!("{base}access_key_id = \"id\""), &["missing secret_access_key:"]);
@@ -1826,7 +1842,7 @@ mod tests {
     fn bucket_names_are_checked() {
         assert_one_problem(
             &s3_toml("buckets = [\"ok\", \"a/b\"]"),
-            &["integration[1] (\"s\").buckets[1]: expected a bucket name", "\"a/b\""],
+            &["integration[0] (\"s\").buckets[1]: expected a bucket name", "\"a/b\""],
         );
         assert_one_problem(&s3_toml("buckets = [\"..\"]"), &["buckets[0]: expected a bucket name"]);
         assert_one_problem(&s3_toml("buckets = [\"\"]"), &["buckets[0]: expected a bucket name"]);
@@ -1917,7 +1933,7 @@ mod tests {
             let err = parse_azure_storage_url(url).expect_err(url);
             assert!(err.contains(want), "{url}: {err}");
         }
-        assert_one_problem(&azure_toml(SAS), &["integration[1] (\"a\"): missing required key `storage_url`"]);
+        assert_one_problem(&azure_toml(SAS), &["integration[0] (\"a\"): missing required key `storage_url`"]);
         assert_one_problem(
             &azure_toml(&format!("storage_url = \"https://a.blob.core.windows.net/m?sv=1\"\n{SAS}")),
             &["storage_url: must not carry a query string"],
@@ -1949,7 +1965,7 @@ mod tests {
         let url = "storage_url = \"https://acct.blob.core.windows.net/media\"";
         assert_one_problem(
             &azure_toml(url),
-            &["integration[1] (\"a\"): missing credentials: give account_key or sas_token"],
+            &["integration[0] (\"a\"): missing credentials: give account_key or sas_token"],
         );
         assert_one_problem(
             &azure_toml(&format!("{url}\naccount_key = \"a2V5\"\n{SAS}")),
@@ -1982,7 +1998,7 @@ mod tests {
         assert!(local.buckets.is_empty());
         assert_one_problem(
             "[[integration]]\nname = \"d\"\ntype = \"local\"\n",
-            &["integration[1] (\"d\"): missing required key `root`"],
+            &["integration[0] (\"d\"): missing required key `root`"],
         );
         assert_one_problem(
             "[[integration]]\nname = \"d\"\ntype = \"local\"\nroot = \"\"\n",
@@ -2000,13 +2016,13 @@ mod tests {
         assert_one_problem(
             &text,
             &[
-                "test.toml:6: integration[2] (\"two\"): integration[1] (\"one\") and integration[2] (\"two\") are both the default for local:// locators",
+                "test.toml:6: integration[1] (\"two\"): integration[0] (\"one\") and integration[1] (\"two\") are both the default for local:// locators",
             ],
         );
         let gs = |name: &str| s3_toml("locator_scheme = \"gs\"").replace("\"s\"", &format!("\"{name}\""));
         assert_one_problem(
             &format!("{}{}", gs("g1"), gs("g2")),
-            &["integration[1] (\"g1\") and integration[2] (\"g2\") are both the default for gs:// locators"],
+            &["integration[0] (\"g1\") and integration[1] (\"g2\") are both the default for gs:// locators"],
         );
     }
 
@@ -2019,7 +2035,7 @@ mod tests {
         );
         assert_one_problem(
             &text,
-            &["integration[1] (\"one\") and integration[2] (\"two\") both scope bucket \"b\" of local:// locators"],
+            &["integration[0] (\"one\") and integration[1] (\"two\") both scope bucket \"b\" of local:// locators"],
         );
     }
 
@@ -2045,13 +2061,13 @@ mod tests {
         assert_one_problem(
             &text,
             &[
-                "integration[1] (\"x\") and integration[2] (\"y\") both serve Azure account \"acct\", container \"media\"",
+                "integration[0] (\"x\") and integration[1] (\"y\") both serve Azure account \"acct\", container \"media\"",
             ],
         );
         let text = format!("{}{}", az("x", cloud), az("y", cloud));
         assert_one_problem(
             &text,
-            &["integration[1] (\"x\") and integration[2] (\"y\") both serve the whole Azure account \"acct\""],
+            &["integration[0] (\"x\") and integration[1] (\"y\") both serve the whole Azure account \"acct\""],
         );
         let text =
             format!("{}{}{}", az("x", cloud), az("y", &format!("{cloud}/media")), az("z", &format!("{cloud}/other")));
