@@ -1,18 +1,12 @@
-//! Azure Blob Storage: `account_key` (SharedKey, signed here) and `sas_token`.
+//! Azure Blob Storage: reads blobs with [Get Blob] and [Get Blob Properties],
+//! authorized with an `account_key` (SharedKey, signed here, see [`credential`])
+//! or a `sas_token`.
+//!
+//! [Get Blob]: https://learn.microsoft.com/rest/api/storageservices/get-blob
+//! [Get Blob Properties]: https://learn.microsoft.com/rest/api/storageservices/get-blob-properties
 
-use crate::error::Result;
-use crate::integration::{ObjectRequest, ObjectResponse};
+mod client;
+pub mod credential;
 
-/// An Azure Blob integration's client.
-pub struct AzureBackend {}
-
-impl AzureBackend {
-    pub async fn fetch(&self, req: &ObjectRequest<'_>) -> Result<ObjectResponse> {
-        let _ = req;
-        todo!()
-    }
-
-    pub async fn test_connection(&self) -> Result<String> {
-        todo!()
-    }
-}
+pub use client::{API_VERSION, AzureBackend};
+pub use credential::{SharedKeyCredential, shared_key_authorization, string_to_sign};
