@@ -108,6 +108,74 @@ fn build_integration(cfg: &IntegrationConfig, config: &Config) -> Result<Integra
         IntegrationKind::Azure(az) => Backend::Azure(AzureBackend::new(&cfg.name, az, &config.upstream)?),
         IntegrationKind::Local(local) => Backend::Local(LocalBackend::new(&cfg.name, local)?),
     };
-    let cache_control = HeaderValue::from_str(&cfg.cache_control).map_err(|_| "cache_control is not a valid header value")?;
+    let cache_control =
+        HeaderValue::from_str(&cfg.cache_control).map_err(|_| "cache_control is not a valid header value")?;
     Ok(Integration { name: cfg.name.clone(), cache_control, backend })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn registry(integrations: &str) -> Registry {
+        let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{integrations}");
+        let config = crate::config::parse(&text, Path::new("test.toml"), &|_| None).expect("config parses");
+        Registry::build(&config).unwrap_or_else(|e| panic!("registry builds: {e}"))
+    }
+
+    fn s3(name: &str, scheme: &str, buckets: &str) -> String {
+        format!(
+            "[[integration]]\nname = \"{name}\"\ntype = \"s3\"\nendpoint = \"127.0.0.1\"\nport = 9\ntls = false\n\
+             access_key_id = \"a\"\nsecret_access_key = \"s\"\nlocator_scheme = \"{scheme}\"\n{buckets}\n"
+        )
+    }
+
+    fn served_by(r: &Registry, locator: &str) -> std::result::Result<String, Kind> {
+        let loc = Locator::parse(locator).expect("locator parses");
+        r.resolve(&loc).map(|i| i.name.clone()).map_err(|e| e.kind)
+    }
+
+    #[test]
+    fn a_scoped_bucket_wins_over_the_default_and_others_fall_to_the_default() {
+        let r = registry(
+            &[
+                s3("scoped", "s3", "buckets = [\"media\", \"thumbs\"]"),
+                s3("default", "s3", ""),
+                s3("gcs", "gs", "buckets = [\"media\"]"),
+            ]
+            .concat(),
+        );
+        let table = [
+            ("s3://media/a.jpg", Ok("scoped")),
+            ("s3://thumbs/a.jpg", Ok("scoped")),
+            ("s3://anything/a.jpg", Ok("default")),
+            ("gs://media/a.jpg", Ok("gcs")),
+            ("gs://other/a.jpg", Err(Kind::NoIntegration)),
+            ("local://media/a.jpg", Err(Kind::NoIntegration)),
+            ("az://acct/media/a.jpg", Err(Kind::NoIntegration)),
+        ];
+        for (locator, want) in table {
+            assert_eq!(served_by(&r, locator), want.map(str::to_owned), "{locator}");
+        }
+    }
+
+    #[test]
+    fn without_a_default_an_unscoped_bucket_has_no_integration() {
+        let r = registry(&s3("only", "s3", "buckets = [\"media\"]"));
+        assert_eq!(served_by(&r, "s3://other/k"), Err(Kind::NoIntegration));
+        let loc = Locator::parse("s3://other/k").expect("parses");
+        let msg = r.resolve(&loc).err().map(|e| e.message).unwrap_or_default();
+        assert!(msg.contains("s3://other"), "{msg}");
+    }
+
+    #[test]
+    fn a_local_root_that_does_not_exist_is_a_start_up_error_naming_the_integration() {
+        let text = "[server]\nlisten = \"127.0.0.1:0\"\n[[integration]]\nname = \"disk\"\ntype = \"local\"\n\
+                    root = \"/nonexistent/mediagate-root\"\n";
+        let config = crate::config::parse(text, Path::new("test.toml"), &|_| None).expect("config parses");
+        let err = Registry::build(&config).err().expect("must fail");
+        assert!(err.problems[0].contains("integration \"disk\""), "{err}");
+        assert!(err.problems[0].contains("/nonexistent/mediagate-root"), "{err}");
+    }
 }
