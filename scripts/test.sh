@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Runs every check of the project: formatting, clippy, and all tests, the
+# integration tests against real storage peers (s3s-fs for S3, Azurite for
+# Azure Blob) that this script installs if missing and starts on free ports.
+#
+#   scripts/test.sh                       # fmt, clippy, every test
+#   scripts/test.sh cargo test --test s3  # any command, with the peers up and the env set
+#
+# Environment:
+#   MEDIAGATE_PEERS   where the peers are installed (default ~/.cache/mediagate/peers)
+#   CI=true           a peer that cannot be installed or started is a failure, not a skip
+#   MEDIAGATE_TEST_S3_ENDPOINT (+ _ACCESS_KEY, _SECRET_KEY, _REGION, _VHOST_DOMAIN)
+#   MEDIAGATE_TEST_AZURE_URL (+ _ACCOUNT, _KEY)
+#                     when already set, no local peer of that kind is started and
+#                     the tests use the given server (e.g. a MinIO)
+#
+# Safe to run again: installed peers are reused; servers it starts listen on
+# 127.0.0.1 only and are stopped on exit, failure or interrupt.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PEERS="${MEDIAGATE_PEERS:-$HOME/.cache/mediagate/peers}"
+S3S_VERSION="0.14.1"
+AZURITE_VERSION="3.37.0"
+# The published Azurite development account key (not a secret).
+AZURITE_ACCOUNT="devstoreaccount1"
+AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# Made-up credentials for the throwaway s3s-fs instance.
+S3_ACCESS_KEY="mediagate-test"
+S3_SECRET_KEY="mediagate-test-secret-0123456789"
+
+IS_CI=false
+[[ "${CI:-}" == "true" ]] && IS_CI=true
+
+log() { printf '%s\n' "$*" >&2; }
+header() { printf '\n==== %s ====\n' "$*" >&2; }
+
+# A missing peer: fatal under CI, a warning (the tests that need it skip) otherwise.
+peer_missing() {
+    if $IS_CI; then
+        log "FATAL: $* (CI=true: a missing peer is a failure, not a skip)"
+        exit 1
+    fi
+    log "WARNING: $* -- the tests that need it will be skipped"
+}
+
+# ---------------------------------------------------------------- cleanup
+PIDS=()
+TMPDIRS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if ((${#TMPDIRS[@]})); then
+        rm -rf "${TMPDIRS[@]}"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- installs
+APT_UPDATED=false
+# ensure_debs PKG...: installs the Debian packages that are not installed yet.
+ensure_debs() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    local sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    if ! $APT_UPDATED; then
+        $sudo apt-get update -qq || return 1
+        APT_UPDATED=true
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+ensure_rust_components() {
+    cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+    cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+}
+
+S3S_BIN="$PEERS/s3s/bin/s3s-fs"
+install_s3s() {
+    if [[ -x "$S3S_BIN" ]] && "$S3S_BIN" --version 2>/dev/null | grep -q "$S3S_VERSION"; then
+        return 0
+    fi
+    header "installing s3s-fs $S3S_VERSION into $PEERS/s3s (about 2.5 minutes on 2 cores)"
+    mkdir -p "$PEERS/s3s"
+    # A target dir of its own so the project's target/ is not touched.
+    CARGO_TARGET_DIR="$PEERS/s3s/target" cargo install s3s-fs --version "$S3S_VERSION" \
+        --features binary --locked --root "$PEERS/s3s" || return 1
+    rm -rf "$PEERS/s3s/target"
+    [[ -x "$S3S_BIN" ]]
+}
+
+AZURITE_MAIN="$PEERS/azurite/node_modules/azurite/dist/src/blob/main.js"
+azurite_installed_version() {
+    local pkg="$PEERS/azurite/node_modules/azurite/package.json"
+    [[ -f "$pkg" ]] || return 0
+    sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$pkg" | head -n1
+}
+install_azurite() {
+    if [[ -f "$AZURITE_MAIN" && "$(azurite_installed_version)" == "$AZURITE_VERSION" ]]; then
+        command -v node >/dev/null 2>&1 && return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        ensure_debs nodejs npm || return 1
+    fi
+    header "installing Azurite $AZURITE_VERSION into $PEERS/azurite"
+    mkdir -p "$PEERS/azurite"
+    (cd "$PEERS/azurite" && npm install --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION") || return 1
+    [[ -f "$AZURITE_MAIN" ]]
+}
+
+# ---------------------------------------------------------------- servers
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http PID PORT LOGFILE NAME: waits (up to 30 s) until 127.0.0.1:PORT
+# answers HTTP (any status), or fails early if the process died.
+wait_http() {
+    local pid=$1 port=$2 logfile=$3 name=$4 i
+    for ((i = 0; i < 300; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited during start-up; its log:"
+            sed 's/^/    /' "$logfile" >&2
+            return 1
+        fi
+        if python3 - "$port" <<'EOF' 2>/dev/null; then
+import sys, http.client
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=1)
+c.request("GET", "/")
+c.getresponse().read()
+EOF
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "$name did not answer on 127.0.0.1:$port within 30 s; its log:"
+    sed 's/^/    /' "$logfile" >&2
+    return 1
+}
+
+start_s3s() {
+    local dir port pid
+    dir="$(mktemp -d -t mediagate-s3s.XXXXXX)" || return 1
+    TMPDIRS+=("$dir")
+    mkdir -p "$dir/data"
+    port="$(free_port)" || return 1
+    "$S3S_BIN" --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" \
+        --domain "s3.localhost:$port" "$dir/data" >"$dir/s3s-fs.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_http "$pid" "$port" "$dir/s3s-fs.log" s3s-fs || return 1
+    export MEDIAGATE_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+    export MEDIAGATE_TEST_S3_ACCESS_KEY="$S3_ACCESS_KEY"
+    export MEDIAGATE_TEST_S3_SECRET_KEY="$S3_SECRET_KEY"
+    export MEDIAGATE_TEST_S3_REGION="us-east-1"
+    export MEDIAGATE_TEST_S3_VHOST_DOMAIN="s3.localhost:$port"
+    log "s3s-fs $S3S_VERSION listening on $MEDIAGATE_TEST_S3_ENDPOINT (data in $dir/data, pid $pid)"
+}
+
+start_azurite() {
+    local dir port pid
+    dir="$(mktemp -d -t mediagate-azurite.XXXXXX)" || return 1
+    TMPDIRS+=("$dir")
+    port="$(free_port)" || return 1
+    # Run from the temp dir: anything Azurite writes beside its memory store lands there.
+    (cd "$dir" && exec node "$AZURITE_MAIN" --blobHost 127.0.0.1 --blobPort "$port" \
+        --inMemoryPersistence --skipApiVersionCheck --loose --disableTelemetry) >"$dir/azurite.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_http "$pid" "$port" "$dir/azurite.log" Azurite || return 1
+    export MEDIAGATE_TEST_AZURE_URL="http://127.0.0.1:$port/$AZURITE_ACCOUNT"
+    export MEDIAGATE_TEST_AZURE_ACCOUNT="$AZURITE_ACCOUNT"
+    export MEDIAGATE_TEST_AZURE_KEY="$AZURITE_KEY"
+    log "Azurite $AZURITE_VERSION listening on $MEDIAGATE_TEST_AZURE_URL (pid $pid)"
+}
+
+# ---------------------------------------------------------------- steps
+FAILED=()
+# step NAME CMD...: runs one check with a header and its elapsed time.
+step() {
+    local name=$1
+    shift
+    header "$name: $*"
+    local start=$SECONDS rc
+    "$@"
+    rc=$?
+    if ((rc == 0)); then
+        log "---- $name: ok ($((SECONDS - start)) s)"
+    else
+        log "---- $name: FAILED with exit code $rc ($((SECONDS - start)) s)"
+        FAILED+=("$name")
+    fi
+}
+
+main() {
+    local t0=$SECONDS
+    header "setup (CI=$IS_CI, peers in $PEERS)"
+    ensure_rust_components || {
+        log "FATAL: rustfmt/clippy are not available"
+        exit 1
+    }
+    # Debian packages the tests need go here, e.g. `ensure_debs ffmpeg`.
+    # (None so far.)
+
+    if [[ -n "${MEDIAGATE_TEST_S3_ENDPOINT:-}" ]]; then
+        log "S3: using the given server $MEDIAGATE_TEST_S3_ENDPOINT"
+    elif install_s3s; then
+        start_s3s || peer_missing "s3s-fs did not start"
+    else
+        peer_missing "s3s-fs $S3S_VERSION could not be installed"
+    fi
+
+    if [[ -n "${MEDIAGATE_TEST_AZURE_URL:-}" ]]; then
+        log "Azure: using the given server $MEDIAGATE_TEST_AZURE_URL"
+    elif install_azurite; then
+        start_azurite || peer_missing "Azurite did not start"
+    else
+        peer_missing "Azurite $AZURITE_VERSION could not be installed"
+    fi
+    log "setup done ($((SECONDS - t0)) s)"
+
+    if (($#)); then
+        step "$1" "$@"
+        ((${#FAILED[@]})) && exit 1
+        exit 0
+    fi
+
+    step fmt cargo fmt --all -- --check
+    step clippy cargo clippy --all-targets -- -D warnings
+    step test cargo test --all-targets --no-fail-fast
+
+    header "summary ($((SECONDS - t0)) s in all)"
+    if ((${#FAILED[@]})); then
+        log "FAILED: ${FAILED[*]}"
+        exit 1
+    fi
+    log "all checks passed"
+}
+
+main "$@"
