@@ -10,6 +10,7 @@
 //! `shared_key_authorization`), so tests run in parallel against one Azurite.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -599,16 +600,154 @@ async fn the_connection_test_names_a_missing_container() {
 }
 
 #[tokio::test]
-async fn the_connection_test_fails_with_a_timeout_or_error_when_nothing_listens() {
-    let Some(az) = account() else { return };
+async fn the_connection_test_fails_with_a_transport_error_when_nothing_listens() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let mut cfg = az.config(Some("media"), AzureCredential::AccountKey(Secret::new(az.key_base64.clone())));
-    cfg.storage_url.host = "127.0.0.1".to_owned();
-    cfg.storage_url.port = Some(port);
-    cfg.storage_url.path_style = true;
-    let err = AzureBackend::new(INTEGRATION, &cfg, &upstream()).unwrap().test_connection().await.unwrap_err();
+    let err = scripted_backend(port).test_connection().await.unwrap_err();
     assert!(matches!(err.kind, Kind::UpstreamError | Kind::UpstreamTimeout), "{err:?}");
     assert!(err.message.contains(INTEGRATION), "{}", err.message);
+}
+
+// ---------------------------------------------------------------------------
+// Behaviour a real service cannot be made to show on demand (a blob changing
+// between two requests, a 416 without its length), against a scripted server.
+
+/// What the scripted server saw: method, `x-ms-range`, `If-Match`, whether signed.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    method: Method,
+    range: Option<String>,
+    if_match: Option<String>,
+    signed: bool,
+}
+
+type Script = dyn Fn(usize, &Seen) -> http::Response<Full<Bytes>> + Send + Sync;
+
+/// Serves `script` (given the request's index and what it carried) on a
+/// loopback port; returns the port and the log of requests.
+async fn scripted_server(script: Arc<Script>) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let served = log.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (script, log) = (script.clone(), served.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let seen = Seen {
+                        method: req.method().clone(),
+                        range: text("x-ms-range"),
+                        if_match: text("if-match"),
+                        signed: text("authorization").is_some_and(|a| a.starts_with("SharedKey devstoreaccount1:")),
+                    };
+                    let index = {
+                        let mut log = log.lock().unwrap();
+                        log.push(seen.clone());
+                        log.len() - 1
+                    };
+                    let resp = script(index, &seen);
+                    async move { Ok::<_, std::convert::Infallible>(resp) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    (port, log)
+}
+
+fn scripted_backend(port: u16) -> AzureBackend {
+    let cfg = AzureConfig {
+        storage_url: AzureStorageUrl {
+            scheme: "http".to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port: Some(port),
+            account: "devstoreaccount1".to_owned(),
+            container: Some("media".to_owned()),
+            path_style: true,
+        },
+        credential: AzureCredential::AccountKey(Secret::new(BASE64.encode([1u8; 64]))),
+        ca_file: None,
+    };
+    AzureBackend::new(INTEGRATION, &cfg, &upstream()).unwrap()
+}
+
+/// A blob answer: `status`, the version's ETag, and extra headers.
+fn answer(status: u16, etag: &str, headers: &[(&str, String)], body: &'static [u8]) -> http::Response<Full<Bytes>> {
+    let mut resp = http::Response::new(Full::new(Bytes::from_static(body)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+    resp.headers_mut().insert(header::ETAG, HeaderValue::from_str(etag).unwrap());
+    for (name, value) in headers {
+        resp.headers_mut().insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+    }
+    resp
+}
+
+#[tokio::test]
+async fn a_suffix_read_starts_over_once_when_the_blob_changes_between_head_and_get() {
+    // Version 1 is 100 bytes; it is replaced by the 50-byte version 2 right
+    // after the first HEAD, so the first pinned GET fails with 412.
+    let script: Arc<Script> = Arc::new(|index, seen| match (index, &seen.method) {
+        (0, &Method::HEAD) => answer(200, "\"v1\"", &[("content-length", "100".into())], b""),
+        (1, &Method::GET) => answer(412, "\"v2\"", &[("x-ms-error-code", "ConditionNotMet".into())], b""),
+        (2, &Method::HEAD) => answer(200, "\"v2\"", &[("content-length", "50".into())], b""),
+        (3, &Method::GET) if seen.if_match.as_deref() == Some("\"v2\"") => answer(
+            206,
+            "\"v2\"",
+            &[("content-range", "bytes 40-49/50".into()), ("content-length", "10".into())],
+            b"0123456789",
+        ),
+        _ => answer(500, "\"x\"", &[], b"unexpected request"),
+    });
+    let (port, log) = scripted_server(script).await;
+    let backend = scripted_backend(port);
+    let resp = backend.fetch(&get("media", "a.bin", Some(RangeSpec::Suffix(10)), NONE)).await.unwrap();
+    assert_eq!(resp.part, Part::Range(ByteSpan { start: 40, end: 49 }));
+    assert_eq!(resp.meta.size, 50);
+    assert_eq!(body_of(resp).await, b"0123456789");
+    let log = log.lock().unwrap().clone();
+    let seen = |method: Method, range: Option<&str>, if_match: Option<&str>| Seen {
+        method,
+        range: range.map(str::to_owned),
+        if_match: if_match.map(str::to_owned),
+        signed: true,
+    };
+    assert_eq!(
+        log,
+        [
+            seen(Method::HEAD, None, None),
+            seen(Method::GET, Some("bytes=90-99"), Some("\"v1\"")),
+            seen(Method::HEAD, None, None),
+            seen(Method::GET, Some("bytes=40-49"), Some("\"v2\"")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_suffix_read_gives_up_when_the_blob_keeps_changing() {
+    let script: Arc<Script> = Arc::new(|_, seen| match seen.method {
+        Method::HEAD => answer(200, "\"v\"", &[("content-length", "100".into())], b""),
+        _ => answer(412, "\"w\"", &[("x-ms-error-code", "ConditionNotMet".into())], b""),
+    });
+    let (port, log) = scripted_server(script).await;
+    let err =
+        scripted_backend(port).fetch(&get("media", "a.bin", Some(RangeSpec::Suffix(10)), NONE)).await.unwrap_err();
+    assert_eq!(err.kind, Kind::UpstreamError, "{}", err.message);
+    assert!(err.message.contains("changed") && err.message.contains(INTEGRATION), "{}", err.message);
+    assert_eq!(log.lock().unwrap().len(), 4, "two HEAD + GET pairs, then no more");
+}
+
+#[tokio::test]
+async fn a_416_without_the_length_learns_it_from_the_blob_properties() {
+    let script: Arc<Script> = Arc::new(|_, seen| match seen.method {
+        Method::HEAD => answer(200, "\"v\"", &[("content-length", "77".into())], b""),
+        _ => answer(416, "\"v\"", &[("x-ms-error-code", "InvalidRange".into())], b""),
+    });
+    let (port, _) = scripted_server(script).await;
+    let err = scripted_backend(port).fetch(&get("media", "a.bin", Some(RangeSpec::From(500)), NONE)).await.unwrap_err();
+    assert_eq!(err.kind, Kind::RangeNotSatisfiable { len: Some(77) }, "{}", err.message);
 }

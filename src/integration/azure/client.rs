@@ -174,6 +174,16 @@ impl AzureBackend {
         if req.key.is_empty() {
             return Err(Error::bad_locator(format!("{what} names no blob")));
         }
+        // The registry routes only in-scope locators here; this keeps the
+        // promise that nothing outside the scope is ever signed.
+        if let Some(container) = &self.container
+            && container != req.bucket
+        {
+            return Err(Error::new(
+                Kind::NoIntegration,
+                format!("integration \"{}\" serves container {container} only, not {what}", self.client.integration()),
+            ));
+        }
         if req.head {
             return self.head(req, &what).await;
         }
@@ -197,7 +207,7 @@ impl AzureBackend {
                     query: &[("restype", "container"), ("comp", "list"), ("maxresults", "1")],
                     headers: HeaderMap::new(),
                 },
-                format!("container az://{}/{container}", self.account),
+                format!("az://{}/{container}", self.account),
                 format!("listed container {container}"),
             ),
             None => (
@@ -281,6 +291,8 @@ impl AzureBackend {
             }
             let resp = self.send(self.blob_call(Method::GET, req, headers), what).await?;
             if pinned && resp.status() == StatusCode::PRECONDITION_FAILED {
+                // Read the short error body so the connection goes back to the pool.
+                let _ = self.client.error_from_response(resp, what).await;
                 tracing::debug!(
                     integration = self.client.integration(),
                     object = what,
@@ -544,6 +556,17 @@ mod tests {
         assert_eq!(h[header::IF_UNMODIFIED_SINCE], "Tue, 14 Nov 2023 22:13:20 GMT");
         assert!(!h.contains_key(header::IF_RANGE));
         assert_eq!(h.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_container_outside_the_configured_one_is_never_requested() {
+        // Port 9 (discard) on loopback: were a request sent, it would fail differently.
+        let b = AzureBackend::new("az", &config("127.0.0.1", Some(9), true, key()), &upstream()).unwrap();
+        let cond = Conditions::default();
+        let req = ObjectRequest { head: false, bucket: "other", key: "a.bin", range: None, conditions: &cond };
+        let err = b.fetch(&req).await.unwrap_err();
+        assert_eq!(err.kind, Kind::NoIntegration);
+        assert!(err.message.contains("\"az\" serves container media only"), "{}", err.message);
     }
 
     #[test]
