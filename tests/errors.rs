@@ -134,9 +134,6 @@ const MANY_PROBLEMS: &str = r#"
 listen = "127.0.0.1:0"
 colour_scheme = "blue"
 
-[admin]
-listen = "127.0.0.1:0"
-
 [[integration]]
 name = "first-default"
 type = "local"

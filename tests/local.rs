@@ -214,18 +214,19 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `config/demo.toml` made fit for a test: listeners on `127.0.0.1:0`, no
-/// client auth, and relative local roots made absolute (from the repository
-/// root, where the demo is meant to be run).
+/// `config/demo.toml` made fit for a test: the media listener on
+/// `127.0.0.1:0`, no client auth, and relative local roots made absolute
+/// (from the repository root, where the demo is meant to be run).
 fn demo_config_for_tests() -> String {
     let path = repo().join("config/demo.toml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut table: toml::Table = text.parse().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    for section in ["server", "admin"] {
-        let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if let Some(t) = entry.as_table_mut() {
-            t.insert("listen".into(), toml::Value::String("127.0.0.1:0".into()));
-        }
+    let server = table.entry("server").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let Some(t) = server.as_table_mut() {
+        t.insert("listen".into(), toml::Value::String("127.0.0.1:0".into()));
+    }
+    if let Some(toml::Value::Table(admin)) = table.get_mut("admin") {
+        admin.insert("listen".into(), toml::Value::String("127.0.0.1:0".into()));
     }
     table.remove("auth");
     if let Some(toml::Value::Array(integrations)) = table.get_mut("integration") {

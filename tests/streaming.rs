@@ -16,9 +16,11 @@ use http::StatusCode;
 
 const MIB: usize = 1024 * 1024;
 
-/// A small in-memory cache, so that the memory bound measures the request
-/// path and not a cache allowed to hold the object.
-const SMALL_CACHE: &str = "[cache]\nmax_bytes = \"16MiB\"\n";
+/// Extra config for tests that measure memory or upstream reads. When
+/// mediagate gets its `[cache]` section, set a small `max_bytes` here
+/// (`"[cache]\nmax_bytes = \"16MiB\"\n"`), so that the memory bound measures
+/// the request path and not a cache allowed to hold the object.
+const SMALL_CACHE: &str = "";
 
 /// A peer, a bucket with one object of `len` pseudo-random bytes, and a relay
 /// with `fault` in front of the peer. Returns the object too.
@@ -65,6 +67,7 @@ fn an_upstream_cut_mid_body_ends_the_client_body_with_an_error_never_a_clean_sho
     let Some((s3, bucket, data, relay)) = relayed("cut", len, Fault::CutAfter(MIB as u64)) else { return };
     let mg = MediaGate::start(&config(&[&via_relay(&s3, &relay, &bucket), SMALL_CACHE]));
     let (status, _, read, sha) = get_streaming(&mg.path_url("s3", &bucket, "object.bin"), &[]);
+    eprintln!("client saw {status}, body {read:?}; relay: {} connection(s)", relay.connections());
     assert!(relay.connections() > 0, "mediagate never went through the relay");
     match (status, read) {
         // The proxy may resume behind the client's back, but then the body must be whole.
@@ -86,6 +89,7 @@ fn an_upstream_that_stalls_mid_body_ends_the_client_body_with_an_error() {
     let upstream = "[upstream]\nread_timeout = \"1s\"\n";
     let mg = MediaGate::start(&config(&[&via_relay(&s3, &relay, &bucket), upstream, SMALL_CACHE]));
     let (status, _, read, _) = get_streaming(&mg.path_url("s3", &bucket, "object.bin"), &[]);
+    eprintln!("client saw {status}, body {read:?}");
     match (status, read) {
         (StatusCode::OK, Err(e)) => {
             assert!(!e.starts_with(CLIENT_TIMEOUT), "mediagate kept the stalled response open: {e}")
@@ -119,6 +123,7 @@ fn a_client_that_disconnects_mid_body_makes_mediagate_close_its_upstream_connect
     assert_eq!(status, StatusCode::OK);
     assert!(read >= MIB as u64, "read only {read} bytes before disconnecting");
     assert!(relay.connections() > 0, "mediagate never went through the relay");
+    eprintln!("client left after {read} bytes; relay: {} bytes down so far", relay.bytes_down());
     let closed = wait_until(Duration::from_secs(20), || relay.open_connections() == 0);
     assert!(
         closed,
