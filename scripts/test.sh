@@ -49,8 +49,12 @@ peer_missing() {
 # ---------------------------------------------------------------- cleanup
 PIDS=()
 TMPDIRS=()
+STEP_PID=""
 cleanup() {
     local pid
+    if [[ -n "$STEP_PID" ]]; then
+        kill "$STEP_PID" 2>/dev/null || true
+    fi
     for pid in "${PIDS[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -196,8 +200,13 @@ step() {
     shift
     header "$name: $*"
     local start=$SECONDS rc
-    "$@"
+    # In the background and waited for, so that a TERM or INT reaches the
+    # trap at once (bash runs traps only between foreground commands).
+    "$@" &
+    STEP_PID=$!
+    wait "$STEP_PID"
     rc=$?
+    STEP_PID=""
     if ((rc == 0)); then
         log "---- $name: ok ($((SECONDS - start)) s)"
     else
