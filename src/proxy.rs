@@ -163,7 +163,13 @@ fn not_modified(integration: &Integration, meta: &ObjectMeta) -> Response<Body> 
 }
 
 /// A 200 or 206 with every header of CONTRACT.md section 3.
-fn media_response(integration: &Integration, loc: &Locator, meta: &ObjectMeta, part: Part, body: Body) -> Response<Body> {
+fn media_response(
+    integration: &Integration,
+    loc: &Locator,
+    meta: &ObjectMeta,
+    part: Part,
+    body: Body,
+) -> Response<Body> {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     let length = match part {

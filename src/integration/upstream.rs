@@ -170,7 +170,9 @@ pub fn storage_error(
         StatusCode::NOT_FOUND => {
             let bucket_missing = matches!(code, Some("NoSuchBucket" | "ContainerNotFound"));
             let msg = if bucket_missing {
-                format!("the bucket (container) of {what} does not exist in the storage of integration \"{integration}\" ({said})")
+                format!(
+                    "the bucket (container) of {what} does not exist in the storage of integration \"{integration}\" ({said})"
+                )
             } else {
                 format!("{what} does not exist in the storage of integration \"{integration}\"")
             };

@@ -36,10 +36,7 @@ pub struct LocalBackend {
 impl LocalBackend {
     /// Builds the integration; the root must exist and be a directory.
     pub fn new(name: &str, cfg: &LocalConfig) -> Result<LocalBackend, String> {
-        let root = cfg
-            .root
-            .canonicalize()
-            .map_err(|e| format!("root {} cannot be opened: {e}", cfg.root.display()))?;
+        let root = cfg.root.canonicalize().map_err(|e| format!("root {} cannot be opened: {e}", cfg.root.display()))?;
         if !root.is_dir() {
             return Err(format!("root {} is not a directory", cfg.root.display()));
         }
@@ -78,7 +75,10 @@ impl LocalBackend {
     /// Checks that the root can be listed.
     pub async fn test_connection(&self) -> Result<String> {
         let mut dir = tokio::fs::read_dir(&self.root).await.map_err(|e| {
-            Error::new(Kind::UpstreamError, format!("integration \"{}\": cannot list {}: {e}", self.name, self.root.display()))
+            Error::new(
+                Kind::UpstreamError,
+                format!("integration \"{}\": cannot list {}: {e}", self.name, self.root.display()),
+            )
         })?;
         let mut buckets = 0;
         while let Ok(Some(entry)) = dir.next_entry().await {

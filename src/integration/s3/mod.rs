@@ -103,11 +103,7 @@ impl S3Backend {
     }
 
     async fn expect_ok(&self, resp: http::Response<hyper::body::Incoming>, what: &str) -> Result<()> {
-        if resp.status() == StatusCode::OK {
-            Ok(())
-        } else {
-            Err(self.client.error_from_response(resp, what).await)
-        }
+        if resp.status() == StatusCode::OK { Ok(()) } else { Err(self.client.error_from_response(resp, what).await) }
     }
 
     /// The URL of `encoded_key` in `bucket` (an empty key names the bucket).

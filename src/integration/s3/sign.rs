@@ -104,8 +104,7 @@ mod tests {
             http::Request::get("https://examplebucket.s3.amazonaws.com/?max-keys=2&prefix=J").body(()).unwrap();
         sign_request(&mut req, &example_creds(), "us-east-1", example_time()).unwrap();
         assert!(
-            authorization(&req)
-                .ends_with("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"),
+            authorization(&req).ends_with("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"),
             "{}",
             authorization(&req)
         );
