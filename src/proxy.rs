@@ -15,12 +15,16 @@
 
 use std::sync::Arc;
 
+use futures_util::{StreamExt, TryStreamExt};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Frame;
+use http_body_util::{BodyDataStream, BodyExt, StreamBody};
 
 use crate::error::{Error, Kind, Result};
-use crate::http::body::{self, Body};
+use crate::http::body::{self, Body, BoxError};
 use crate::http::conditional::{self, Conditions, Verdict};
+use crate::http::multipart;
 use crate::http::range::{self, RangeRequest, RangeSpec};
 use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse, Part, Registry};
 use crate::locator::Locator;
@@ -88,39 +92,132 @@ impl Proxy {
         let integration = self.registry.resolve(&loc)?;
         log.integration = Some(integration.name.clone());
 
-        let ranges = range::parse(header_text(&parts.headers, header::RANGE));
-        let single = match ranges {
-            RangeRequest::Single(spec) => Some(spec),
-            RangeRequest::Whole | RangeRequest::Multi(_) => None,
-        };
         let cond = Conditions::from_headers(&parts.headers);
-        let ask_range = if head { None } else { single };
-        let mut obj = fetch(integration, &loc, head, ask_range, &cond).await?;
-
-        match conditional::evaluate(&cond, obj.meta.etag.as_deref(), obj.meta.last_modified) {
-            Verdict::PreconditionFailed => {
-                return Err(Error::new(Kind::PreconditionFailed, format!("a precondition failed for {loc}")));
-            }
-            Verdict::NotModified => return Ok(not_modified(integration, &obj.meta)),
-            Verdict::Proceed if obj.part == Part::NotModified => return Ok(not_modified(integration, &obj.meta)),
-            Verdict::Proceed => {}
+        match range::parse(header_text(&parts.headers, header::RANGE)) {
+            RangeRequest::Whole => single(integration, &loc, head, None, &cond).await,
+            RangeRequest::Single(spec) => single(integration, &loc, head, Some(spec), &cond).await,
+            RangeRequest::Multi(specs) => multi(integration, &loc, head, &specs, &cond).await,
         }
-
-        let range_allowed = conditional::if_range_allows(&cond, obj.meta.etag.as_deref(), obj.meta.last_modified);
-        if !range_allowed && matches!(obj.part, Part::Range(_)) {
-            obj = fetch(integration, &loc, head, None, &cond).await?;
-        }
-        let part = match (head, single) {
-            (true, Some(spec)) if range_allowed => head_part(spec, &obj.meta, &loc)?,
-            (true, _) => Part::Whole,
-            (false, _) => obj.part,
-        };
-        Ok(media_response(integration, &loc, &obj.meta, part, obj.body))
     }
 }
 
-/// Asks the storage; a 416 whose length the storage did not say is
-/// completed with a metadata request, for `Content-Range: bytes */<len>`.
+/// A whole object or one range of it.
+async fn single(
+    integration: &Arc<Integration>,
+    loc: &Locator,
+    head: bool,
+    range: Option<RangeSpec>,
+    cond: &Conditions,
+) -> Result<Response<Body>> {
+    let ask_range = if head { None } else { range };
+    let mut obj = fetch(integration, loc, head, ask_range, cond).await?;
+    if let Some(early) = preconditions(integration, loc, cond, &obj.meta, obj.part)? {
+        return Ok(early);
+    }
+    let range_allowed = conditional::if_range_allows(cond, obj.meta.etag.as_deref(), obj.meta.last_modified);
+    if !range_allowed && matches!(obj.part, Part::Range(_)) {
+        obj = fetch(integration, loc, head, None, cond).await?;
+    }
+    let part = match (head, range) {
+        (true, Some(spec)) if range_allowed => head_part(spec, &obj.meta, loc)?,
+        (true, _) => Part::Whole,
+        (false, _) => obj.part,
+    };
+    Ok(media_response(integration, loc, &obj.meta, part, obj.body))
+}
+
+/// Several ranges: `206 multipart/byteranges` (RFC 9110 section 14.6), each
+/// part read from the storage with `If-Match` on the ETag seen first, so the
+/// parts never mix two versions. Falls back to one range or the whole
+/// object when that is what the ranges amount to.
+async fn multi(
+    integration: &Arc<Integration>,
+    loc: &Locator,
+    head: bool,
+    specs: &[RangeSpec],
+    cond: &Conditions,
+) -> Result<Response<Body>> {
+    let obj = fetch(integration, loc, true, None, cond).await?;
+    if let Some(early) = preconditions(integration, loc, cond, &obj.meta, obj.part)? {
+        return Ok(early);
+    }
+    let meta = obj.meta;
+    if !conditional::if_range_allows(cond, meta.etag.as_deref(), meta.last_modified) {
+        return single(integration, loc, head, None, cond).await;
+    }
+    let spans = multipart::coalesce(range::resolve_all(specs, meta.size));
+    match spans.as_slice() {
+        [] => Err(Error::new(
+            Kind::RangeNotSatisfiable { len: Some(meta.size) },
+            format!("none of the requested ranges lies inside {loc}"),
+        )),
+        [one] => single(integration, loc, head, Some(RangeSpec::FromTo(one.start, one.end)), cond).await,
+        many if many.len() > multipart::MAX_PARTS => single(integration, loc, head, None, cond).await,
+        _ => {
+            let content_type = content_type(meta.content_type.as_deref(), &loc.key);
+            let validator = meta.etag.clone().unwrap_or_default();
+            let layout = multipart::layout(spans, meta.size, content_type.to_str().unwrap_or_default(), &validator);
+            let body =
+                if head { body::empty() } else { multipart_body(integration.clone(), loc.clone(), &layout, &meta) };
+            let mut resp = media_response(integration, loc, &meta, Part::Whole, body);
+            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(layout.content_length));
+            if let Ok(v) = HeaderValue::from_str(&layout.content_type()) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+            Ok(resp)
+        }
+    }
+}
+
+/// The body of a multipart answer: each part's head, then its bytes read
+/// from the storage when the client gets there.
+fn multipart_body(integration: Arc<Integration>, loc: Locator, layout: &multipart::Layout, meta: &ObjectMeta) -> Body {
+    let pinned = Conditions { if_match: meta.etag.clone(), ..Conditions::default() };
+    let parts: Vec<_> = layout.heads.iter().cloned().zip(layout.spans.iter().copied()).collect();
+    let tail = layout.tail.clone();
+    let stream = futures_util::stream::iter(parts)
+        .then(move |(head, span)| {
+            let (integration, loc, pinned) = (integration.clone(), loc.clone(), pinned.clone());
+            async move {
+                let range = Some(RangeSpec::FromTo(span.start, span.end));
+                let obj =
+                    fetch(&integration, &loc, false, range, &pinned).await.map_err(|e| -> BoxError { Box::new(e) })?;
+                let head = futures_util::stream::once(async move { Ok::<_, BoxError>(head) });
+                Ok::<_, BoxError>(head.chain(BodyDataStream::new(obj.body)))
+            }
+        })
+        .try_flatten()
+        .chain(futures_util::stream::once(async move { Ok(tail) }));
+    StreamBody::new(stream.map_ok(Frame::data)).boxed_unsync()
+}
+
+/// Evaluates the preconditions on the storage's metadata (RFC 9110 section
+/// 13.2.2): `Some` is the answer to send at once (304), `Err` a 412.
+fn preconditions(
+    integration: &Integration,
+    loc: &Locator,
+    cond: &Conditions,
+    meta: &ObjectMeta,
+    part: Part,
+) -> Result<Option<Response<Body>>> {
+    match conditional::evaluate(cond, meta.etag.as_deref(), meta.last_modified) {
+        Verdict::PreconditionFailed => {
+            Err(Error::new(Kind::PreconditionFailed, format!("a precondition failed for {loc}")))
+        }
+        Verdict::NotModified => Ok(Some(not_modified(integration, meta))),
+        Verdict::Proceed if part == Part::NotModified => Ok(Some(not_modified(integration, meta))),
+        Verdict::Proceed => Ok(None),
+    }
+}
+
+/// Asks the storage, mending two gaps of some storages:
+/// - a 416 without the object's length gets it from a metadata request,
+///   for `Content-Range: bytes */<len>`;
+/// - a suffix range the storage fails on (s3s-fs answers 500 when the
+///   suffix is longer than the object) is turned into an absolute range,
+///   pinned to the ETag the metadata request saw.
 async fn fetch(
     integration: &Integration,
     loc: &Locator,
@@ -135,6 +232,17 @@ async fn fetch(
             let meta_req = ObjectRequest { head: true, range: None, conditions: &none, ..req };
             let len = integration.fetch(&meta_req).await.ok().map(|r| r.meta.size);
             Err(Error { kind: Kind::RangeNotSatisfiable { len }, ..e })
+        }
+        Err(e) if e.kind == Kind::UpstreamError && matches!(range, Some(RangeSpec::Suffix(_))) => {
+            tracing::debug!(error = %e.detail(), "suffix range failed upstream; retrying as an absolute range");
+            let meta = integration.fetch(&ObjectRequest { head: true, range: None, ..req }).await?.meta;
+            let span = range.and_then(|r| r.resolve(meta.size)).ok_or_else(|| {
+                Error::new(Kind::RangeNotSatisfiable { len: Some(meta.size) }, format!("the range lies outside {loc}"))
+            })?;
+            let pinned = Conditions { if_match: meta.etag.clone(), ..conditions.clone() };
+            let abs =
+                ObjectRequest { range: Some(RangeSpec::FromTo(span.start, span.end)), conditions: &pinned, ..req };
+            integration.fetch(&abs).await
         }
         other => other,
     }

@@ -2,4 +2,5 @@
 
 pub mod body;
 pub mod conditional;
+pub mod multipart;
 pub mod range;
