@@ -85,7 +85,7 @@ impl Locator {
                         "unknown locator scheme {scheme:?}: expected s3, gs, az, local or https"
                     ))
                 })?;
-                split_locator(scheme, rest, str::to_owned)
+                split_locator(scheme, rest, |raw| Ok(raw.to_owned()))
             }
         }
     }
@@ -101,18 +101,7 @@ impl Locator {
                 "path {path:?} does not start with /s3/, /gs/, /az/ or /local/ (or use /media?locator=...)"
             ))
         })?;
-        let mut decode_err = None;
-        let loc = split_locator(scheme, rest, |raw| match percent_decode(raw, false) {
-            Ok(s) => s,
-            Err(e) => {
-                decode_err = Some(e);
-                String::new()
-            }
-        });
-        match decode_err {
-            Some(e) => Err(e),
-            None => loc,
-        }
+        split_locator(scheme, rest, |raw| percent_decode(raw, false))
     }
 
     /// Parses the query form: `query` is the raw query string of `/media`.
@@ -163,7 +152,7 @@ impl fmt::Display for Locator {
 
 /// Splits `bucket/key` (or `account/container/blob` for Azure) and validates;
 /// `key_of` turns the raw key text into the key (identity or percent-decoding).
-fn split_locator(scheme: Scheme, rest: &str, mut key_of: impl FnMut(&str) -> String) -> Result<Locator> {
+fn split_locator(scheme: Scheme, rest: &str, key_of: impl FnOnce(&str) -> Result<String>) -> Result<Locator> {
     let (account, rest) = if scheme == Scheme::Az {
         let (account, rest) = rest
             .split_once('/')
@@ -177,7 +166,7 @@ fn split_locator(scheme: Scheme, rest: &str, mut key_of: impl FnMut(&str) -> Str
         .split_once('/')
         .ok_or_else(|| Error::bad_locator(format!("locator names a {} but no object key", bucket_word(scheme))))?;
     check_bucket(scheme, bucket)?;
-    let key = key_of(raw_key);
+    let key = key_of(raw_key)?;
     check_key(&key)?;
     Ok(Locator { scheme, account, bucket: bucket.to_owned(), key })
 }
@@ -200,19 +189,7 @@ fn parse_azure_url(rest: &str) -> Result<Locator> {
             "https locators are Azure blob URLs (https://<account>.blob.core.windows.net/...); {host:?} is not"
         )));
     }
-    let full = format!("{account}/{path}");
-    let mut decode_err = None;
-    let loc = split_locator(Scheme::Az, &full, |raw| match percent_decode(raw, false) {
-        Ok(s) => s,
-        Err(e) => {
-            decode_err = Some(e);
-            String::new()
-        }
-    });
-    match decode_err {
-        Some(e) => Err(e),
-        None => loc,
-    }
+    split_locator(Scheme::Az, &format!("{account}/{path}"), |raw| percent_decode(raw, false))
 }
 
 fn bucket_word(scheme: Scheme) -> &'static str {
