@@ -21,9 +21,11 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body::Frame;
 use http_body_util::{BodyDataStream, BodyExt, StreamBody};
 
+use crate::auth::Auth;
 use crate::error::{Error, Kind, Result};
 use crate::http::body::{self, Body, BoxError};
 use crate::http::conditional::{self, Conditions, Verdict};
+use crate::http::cors::Cors;
 use crate::http::multipart;
 use crate::http::range::{self, RangeRequest, RangeSpec};
 use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse, Part, Registry};
@@ -34,14 +36,28 @@ use crate::logging::{LoggedBody, RequestLog};
 const CACHE_STATUS: &str = "mediagate; fwd=bypass";
 
 /// The media request handler; cheap to clone, shared by every connection.
+/// Everything it needs is passed in: no global state.
 #[derive(Clone)]
 pub struct Proxy {
     registry: Arc<Registry>,
+    auth: Arc<Auth>,
+    cors: Arc<Cors>,
 }
 
 impl Proxy {
+    /// A proxy over `registry` with no client authentication and no CORS.
     pub fn new(registry: Arc<Registry>) -> Self {
-        Proxy { registry }
+        Proxy { registry, auth: Arc::new(Auth::none()), cors: Arc::new(Cors::disabled()) }
+    }
+
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = Arc::new(auth);
+        self
+    }
+
+    pub fn with_cors(mut self, cors: Cors) -> Self {
+        self.cors = Arc::new(cors);
+        self
     }
 
     /// Answers one request; never fails (errors become responses).
@@ -49,13 +65,14 @@ impl Proxy {
         let (parts, _body) = req.into_parts();
         let head = parts.method == Method::HEAD;
         let mut log = RequestLog::new(parts.method.clone(), parts.uri.path());
-        let resp = match self.route(&parts, &mut log).await {
+        let mut resp = match self.route(&parts, &mut log).await {
             Ok(resp) => resp,
             Err(e) => {
                 log.error = Some(format!("{}: {}", e.kind.code(), e.detail()));
                 e.into_response(head)
             }
         };
+        self.cors.apply(&parts.headers, resp.headers_mut());
         log.status = resp.status().as_u16();
         let expected = if head {
             Some(0)
@@ -70,6 +87,7 @@ impl Proxy {
         match (&parts.method, path) {
             (&Method::GET | &Method::HEAD, "/healthz") => Ok(text(StatusCode::OK, "ok\n")),
             (&Method::GET | &Method::HEAD, "/") => Ok(text(StatusCode::OK, INDEX)),
+            (&Method::OPTIONS, _) if let Some(resp) = self.cors.preflight(parts) => Ok(resp),
             (&Method::OPTIONS, _) => {
                 let mut resp = text(StatusCode::NO_CONTENT, "");
                 resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
@@ -89,6 +107,7 @@ impl Proxy {
             Locator::from_path(parts.uri.path())?
         };
         log.locator = loc.to_string();
+        self.auth.verify(&loc, parts.uri.query(), std::time::SystemTime::now())?;
         let integration = self.registry.resolve(&loc)?;
         log.integration = Some(integration.name.clone());
 

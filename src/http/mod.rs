@@ -2,5 +2,6 @@
 
 pub mod body;
 pub mod conditional;
+pub mod cors;
 pub mod multipart;
 pub mod range;
