@@ -24,6 +24,7 @@ pub struct Config {
     pub source: PathBuf,
     pub server: ServerConfig,
     pub upstream: UpstreamConfig,
+    pub cache: CacheConfig,
     pub integrations: Vec<IntegrationConfig>,
 }
 
@@ -56,6 +57,34 @@ pub struct UpstreamConfig {
     pub pool_idle_timeout: Duration,
     /// `pool_max_idle_per_host`, default 64.
     pub pool_max_idle_per_host: usize,
+}
+
+/// `[cache]`: the in-memory cache (CONTRACT.md section 4).
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// `enabled`, default true.
+    pub enabled: bool,
+    /// `max_bytes`, default `256MiB`: the budget of cached bytes (objects,
+    /// slices and their metadata).
+    pub max_bytes: u64,
+    /// `max_object_bytes`, default `4MiB`: objects up to this size are one
+    /// entry; larger ones are cut into `slice_bytes` slices. At most `slice_bytes`
+    /// (a cold object's first storage read is one slice, which must hold it whole).
+    pub max_object_bytes: u64,
+    /// `slice_bytes`, default `4MiB`, from 64KiB to 1GiB: the aligned unit a
+    /// large object is fetched and kept in.
+    pub slice_bytes: u64,
+    /// `ttl`, default `5m`: entries older than this are revalidated upstream.
+    pub ttl: Duration,
+    /// `stale_if_error`, default `0s` (off): how long past `ttl` an entry may
+    /// still be served when revalidation fails.
+    pub stale_if_error: Duration,
+    /// `negative_ttl`, default `0s` (off): how long a 404 is remembered.
+    pub negative_ttl: Duration,
+    /// `max_fills`, default 16: storage reads filling the cache at once;
+    /// past it, requests stream straight through. Bounds fill memory to
+    /// `max_fills × slice_bytes`.
+    pub max_fills: usize,
 }
 
 /// One `[[integration]]` table.
@@ -213,11 +242,13 @@ fn walk<'t, 'i>(cx: &mut Ctx<'_>, mut root: Section<'t, 'i>, empty: &'t DeTable<
     let server = server(cx, section);
     let section = root.table(cx, "upstream", empty);
     let upstream = upstream(cx, section);
+    let section = root.table(cx, "cache", empty);
+    let cache = cache(cx, section);
     let integrations = integrations(cx, &mut root);
     let later = "this section of the contract is not supported yet by this version of mediagate";
-    root.unsupported(cx, &["cache", "auth", "cors", "admin"], later);
+    root.unsupported(cx, &["auth", "cors", "admin"], later);
     root.finish(cx, "");
-    Config { source: path.to_path_buf(), server, upstream, integrations }
+    Config { source: path.to_path_buf(), server, upstream, cache, integrations }
 }
 
 impl Default for ServerConfig {
@@ -242,6 +273,54 @@ impl Default for UpstreamConfig {
             pool_max_idle_per_host: 64,
         }
     }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            max_bytes: 256 << 20,
+            max_object_bytes: 4 << 20,
+            slice_bytes: 4 << 20,
+            ttl: Duration::from_secs(300),
+            stale_if_error: Duration::ZERO,
+            negative_ttl: Duration::ZERO,
+            max_fills: 16,
+        }
+    }
+}
+
+/// `[cache]`; absent keys take their defaults.
+fn cache(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> CacheConfig {
+    let d = CacheConfig::default();
+    let slice_bytes = t.get(cx, "slice_bytes", |v| as_size_in(v, 64 << 10, 1 << 30)).unwrap_or(d.slice_bytes);
+    let config = CacheConfig {
+        enabled: t.get(cx, "enabled", as_bool).unwrap_or(d.enabled),
+        max_bytes: t.get(cx, "max_bytes", |v| as_size_in(v, 1 << 20, u64::MAX)).unwrap_or(d.max_bytes),
+        max_object_bytes: t
+            .get(cx, "max_object_bytes", |v| as_size_in(v, 0, slice_bytes))
+            .unwrap_or(d.max_object_bytes.min(slice_bytes)),
+        slice_bytes,
+        ttl: t.get(cx, "ttl", as_duration).unwrap_or(d.ttl),
+        stale_if_error: t.get(cx, "stale_if_error", as_duration).unwrap_or(d.stale_if_error),
+        negative_ttl: t.get(cx, "negative_ttl", as_duration).unwrap_or(d.negative_ttl),
+        max_fills: t.get(cx, "max_fills", |v| as_count(v, 1)).unwrap_or(d.max_fills),
+    };
+    t.finish(cx, "");
+    config
+}
+
+/// A size (`"64MiB"`, `"4 KiB"`, an integer of bytes) from `lo` to `hi`.
+fn as_size_in(v: Scalar, lo: u64, hi: u64) -> Result<u64, String> {
+    let n = match v {
+        Scalar::Int(n) if n >= 0 => n as u64,
+        Scalar::Str(s) => parse_size(&s)?,
+        other => return Err(format!("expected a size such as \"64MiB\" or a number of bytes, got {}", other.shown())),
+    };
+    if n < lo || n > hi {
+        return Err(format!("{n} bytes is outside the allowed {lo} to {hi} bytes"));
+    }
+    Ok(n)
 }
 
 /// `[server]`; absent keys take their defaults.
@@ -1451,13 +1530,13 @@ mod tests {
         );
         assert_one_problem(
             "verbose = true\n",
-            &["verbose: unknown key; known sections: server, upstream, integration"],
+            &["verbose: unknown key; known sections: server, upstream, cache, integration"],
         );
     }
 
     #[test]
     fn a_section_of_the_contract_not_implemented_yet_says_so() {
-        for section in ["cache", "auth", "cors", "admin"] {
+        for section in ["auth", "cors", "admin"] {
             assert_one_problem(
                 &format!("[{section}]\nx = 1\n"),
                 &[&format!("test.toml:1: {section}: this section of the contract is not supported yet")],
@@ -2127,5 +2206,33 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(suggestion("Region", &["region", "port"], "known keys"), "did you mean `region`?");
         assert_eq!(suggestion("zzz", &["region", "port"], "known keys"), "known keys: region, port");
+    }
+
+    #[test]
+    fn the_cache_section_takes_sizes_and_durations_and_defaults_the_rest() {
+        let text =
+            "[cache]\nmax_bytes = \"64MiB\"\nslice_bytes = \"1MiB\"\nmax_object_bytes = \"512KiB\"\nttl = \"1m\"\n";
+        let config = parse(text, Path::new("test.toml"), &|_| None).expect("parses");
+        assert_eq!(config.cache.max_bytes, 64 << 20);
+        assert_eq!(config.cache.slice_bytes, 1 << 20);
+        assert_eq!(config.cache.max_object_bytes, 512 << 10);
+        assert_eq!(config.cache.ttl, Duration::from_secs(60));
+        assert!(config.cache.enabled);
+        assert_eq!(config.cache.negative_ttl, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_whole_object_larger_than_a_slice_is_refused() {
+        let text = "[cache]\nslice_bytes = \"1MiB\"\nmax_object_bytes = \"2MiB\"\n";
+        let problems = parse(text, Path::new("test.toml"), &|_| None).expect_err("must fail").problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("cache.max_object_bytes"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_slice_size_out_of_range_and_a_bad_size_are_both_reported() {
+        let text = "[cache]\nslice_bytes = \"1KiB\"\nmax_bytes = \"lots\"\n";
+        let problems = parse(text, Path::new("test.toml"), &|_| None).expect_err("must fail").problems;
+        assert_eq!(problems.len(), 2, "{problems:?}");
     }
 }
