@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{self, Config};
+use crate::auth::Auth;
+use crate::config::{self, AuthMode, Config};
+use crate::http::cors::Cors;
 use crate::integration::Registry;
+use crate::locator::Locator;
 use crate::proxy::Proxy;
 use crate::server;
 
@@ -16,7 +19,7 @@ const EXIT_CONFIG: u8 = 2;
 /// `mediagate serve`: load, build, listen, drain on SIGTERM / SIGINT.
 pub async fn serve(path: &Path) -> ExitCode {
     let Some((config, registry)) = load(path) else { return ExitCode::from(EXIT_CONFIG) };
-    if !config.server.listen.ip().is_loopback() {
+    if config.auth.mode == AuthMode::None && !config.server.listen.ip().is_loopback() {
         tracing::warn!(
             listen = %config.server.listen,
             "auth mode is none and the listener is reachable beyond loopback: anyone who can reach it can read the configured buckets"
@@ -30,7 +33,9 @@ pub async fn serve(path: &Path) -> ExitCode {
         }
     };
     tracing::info!(integrations = registry.all().len(), config = %path.display(), "mediagate started");
-    let proxy = Proxy::new(Arc::new(registry));
+    let proxy = Proxy::new(Arc::new(registry))
+        .with_auth(Auth::from_config(&config.auth))
+        .with_cors(Cors::from_config(&config.cors));
     server::serve(listener, proxy, &config.server, shutdown_signal()).await;
     ExitCode::SUCCESS
 }
@@ -55,6 +60,56 @@ pub async fn check(path: &Path) -> ExitCode {
         println!("{verdict} {} ({}): {detail}", integration.name, integration.kind_name());
     }
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// `mediagate sign`: prints a signed URL for `locator` (a locator string,
+/// or a path-form path such as `/local/demo/clip.mp4`) valid for `ttl`, on
+/// `[server] public_base_url`.
+pub fn sign(path: &Path, locator: &str, ttl: &str, kid: Option<&str>, query_form: bool) -> ExitCode {
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            report(&errors.problems);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let ttl = match config::parse_duration(ttl) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => return usage("--ttl must be more than zero"),
+        Err(e) => return usage(&format!("--ttl: {e}")),
+    };
+    let parsed = if locator.starts_with('/') { Locator::from_path(locator) } else { Locator::parse(locator) };
+    let loc = match parsed {
+        Ok(loc) => loc,
+        Err(e) => return usage(&format!("{locator:?}: {}", e.message)),
+    };
+    if config.auth.mode == AuthMode::None {
+        eprintln!(
+            "mediagate sign: note: {} has [auth] mode = \"none\", so mediagate does not check signatures",
+            path.display()
+        );
+    }
+    let auth = Auth::signed_url(config.auth.keys.clone(), config.auth.clock_skew, config.auth.max_ttl);
+    let signed = match auth.sign_url(&loc, ttl, kid, std::time::SystemTime::now(), query_form) {
+        Ok(s) => s,
+        Err(e) => return usage(&e),
+    };
+    let base = match &config.server.public_base_url {
+        Some(base) => base.clone(),
+        None => {
+            let scheme = if config.server.tls.is_some() { "https" } else { "http" };
+            let base = format!("{scheme}://{}", config.server.listen);
+            eprintln!("mediagate sign: note: [server] public_base_url is not set; using {base}");
+            base
+        }
+    };
+    println!("{base}{signed}");
+    ExitCode::SUCCESS
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("mediagate sign: {message}");
+    ExitCode::from(EXIT_CONFIG)
 }
 
 /// `mediagate healthcheck`: GET the URL (the media listener's `/healthz`),

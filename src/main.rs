@@ -32,6 +32,23 @@ enum Command {
         #[arg(long, default_value = "config/mediagate.toml")]
         config: PathBuf,
     },
+    /// Print a signed URL for a locator (CONTRACT.md section 5), on `[server] public_base_url`.
+    Sign {
+        /// The locator (`s3://bucket/key`, `local://demo/clip.mp4`, ...) or a path-form path (`/s3/bucket/key`).
+        locator: String,
+        /// How long the URL stays valid: `90s`, `15m`, `1h`, `7d` (at most `[auth] max_ttl`).
+        #[arg(long)]
+        ttl: String,
+        /// The id of the key to sign with (default: the first `[[auth.keys]]`).
+        #[arg(long)]
+        kid: Option<String>,
+        /// Print the query form (`/media?locator=...`) instead of the path form.
+        #[arg(long)]
+        query_form: bool,
+        /// The configuration file.
+        #[arg(long, default_value = "config/mediagate.toml")]
+        config: PathBuf,
+    },
     /// Exit 0 when the media listener answers its health URL (for container health checks).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
@@ -53,6 +70,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { config } => mediagate::app::serve(&config).await,
             Command::Check { config } => mediagate::app::check(&config).await,
+            Command::Sign { locator, ttl, kid, query_form, config } => {
+                mediagate::app::sign(&config, &locator, &ttl, kid.as_deref(), query_form)
+            }
             Command::Healthcheck { url } => mediagate::app::healthcheck(&url).await,
         }
     })
