@@ -25,6 +25,22 @@ pub async fn serve(path: &Path) -> ExitCode {
             "auth mode is none and the listener is reachable beyond loopback: anyone who can reach it can read the configured buckets"
         );
     }
+    let tls = match &config.server.tls {
+        None => None,
+        Some(files) => match crate::tls::CertStore::load(files).and_then(|store| {
+            let cfg = crate::tls::server_config(store.clone())?;
+            Ok((store, cfg))
+        }) {
+            Ok((store, cfg)) => {
+                tokio::spawn(crate::tls::watch(store));
+                Some(cfg)
+            }
+            Err(e) => {
+                report(&[format!("{}: [server] {e}", path.display())]);
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
     let listener = match server::bind(&config.server).await {
         Ok(l) => l,
         Err(e) => {
@@ -35,8 +51,9 @@ pub async fn serve(path: &Path) -> ExitCode {
     tracing::info!(integrations = registry.all().len(), config = %path.display(), "mediagate started");
     let proxy = Proxy::new(Arc::new(registry))
         .with_auth(Auth::from_config(&config.auth))
-        .with_cors(Cors::from_config(&config.cors));
-    server::serve(listener, proxy, &config.server, shutdown_signal()).await;
+        .with_cors(Cors::from_config(&config.cors))
+        .with_cache(config.cache.enabled.then(|| crate::cache::Cache::new(&config.cache)));
+    server::serve(listener, proxy, &config.server, tls, shutdown_signal()).await;
     ExitCode::SUCCESS
 }
 

@@ -430,14 +430,15 @@ fn auth(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> AuthConfig {
     let clock_skew = t.get(cx, "clock_skew", as_duration).unwrap_or(d.clock_skew);
     let max_ttl = t.get(cx, "max_ttl", as_timeout).unwrap_or(d.max_ttl);
     let keys = url_keys(cx, &mut t);
+    let mode_ok = mode.is_some() || !t.has("mode");
     let mode = mode.unwrap_or(if t.has("mode") { AuthMode::SignedUrl } else { AuthMode::None });
     match mode {
-        AuthMode::SignedUrl if keys.is_empty() && !t.has("keys") => {
-            let msg = "mode = \"signed-url\" needs at least one key: add [[auth.keys]] with id = \"k1\" and                        secret = \"${MEDIAGATE_URL_KEY}\"";
+        AuthMode::SignedUrl if mode_ok && keys.is_empty() && !t.has("keys") => {
+            let msg = "mode = \"signed-url\" needs at least one key: add [[auth.keys]] with id = \"k1\" and secret = \"${MEDIAGATE_URL_KEY}\"";
             t.report_key(cx, "mode", msg);
         }
         AuthMode::None if t.has("keys") => {
-            let msg = "signing keys are configured but mode is \"none\", so no URL is checked:                        set mode = \"signed-url\" or remove [[auth.keys]]";
+            let msg = "signing keys are configured but mode is \"none\", so no URL is checked: set mode = \"signed-url\" or remove [[auth.keys]]";
             t.report_key(cx, "keys", msg);
         }
         _ => {}
@@ -1750,13 +1751,13 @@ mod tests {
         );
         assert_one_problem(
             "verbose = true\n",
-            &["verbose: unknown key; known sections: server, upstream, cache, integration"],
+            &["verbose: unknown key; known sections: server, upstream, cache, auth, cors, integration"],
         );
     }
 
     #[test]
     fn a_section_of_the_contract_not_implemented_yet_says_so() {
-        for section in ["auth", "cors", "admin"] {
+        for section in ["admin"] {
             assert_one_problem(
                 &format!("[{section}]\nx = 1\n"),
                 &[&format!("test.toml:1: {section}: this section of the contract is not supported yet")],
@@ -2417,6 +2418,94 @@ mod tests {
     fn a_missing_config_file_is_reported_with_its_path() {
         let err = load(Path::new("/nonexistent/mediagate.toml")).expect_err("no such file");
         assert!(err.problems[0].starts_with("/nonexistent/mediagate.toml: cannot read the config file"), "{err}");
+    }
+
+    #[test]
+    fn signed_url_auth_reads_keys_from_the_environment() {
+        let text = "[auth]\nmode = \"signed-url\"\nclock_skew = \"10s\"\nmax_ttl = \"1d\"\n\
+                    [[auth.keys]]\nid = \"k1\"\nsecret = \"${URL_KEY}\"\n\
+                    [[auth.keys]]\nid = \"k2\"\nsecret = \"another-long-secret-value\"\n";
+        let config = parse_env(text, &[("URL_KEY", "0123456789abcdef0123")]).unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(config.auth.mode, AuthMode::SignedUrl);
+        let ids: Vec<&str> = config.auth.keys.iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(ids, ["k1", "k2"]);
+        assert_eq!(config.auth.keys[0].secret.expose(), "0123456789abcdef0123");
+        assert_eq!(config.auth.clock_skew, Duration::from_secs(10));
+        assert_eq!(config.auth.max_ttl, Duration::from_secs(86_400));
+        assert_eq!(ok("").auth.mode, AuthMode::None);
+    }
+
+    #[test]
+    fn bad_auth_sections_say_what_to_fix() {
+        assert_one_problem(
+            "[auth]\nmode = \"signed-url\"\n",
+            &["auth.mode: mode = \"signed-url\" needs at least one key"],
+        );
+        assert_one_problem("[auth]\nmode = \"hmac\"\n", &["auth.mode: expected \"none\" or \"signed-url\""]);
+        let key = "[[auth.keys]]\nid = \"k1\"\nsecret = \"0123456789abcdef\"\n";
+        assert_one_problem(
+            &format!("[auth]\nmode = \"none\"\n{key}"),
+            &["auth.keys: signing keys are configured but mode is \"none\""],
+        );
+        assert_one_problem(
+            "[auth]\nmode = \"signed-url\"\n[[auth.keys]]\nid = \"k1\"\nsecret = \"short\"\n",
+            &["auth.keys[0].secret: is shorter than 16 bytes"],
+        );
+        assert_one_problem(
+            &format!("[auth]\nmode = \"signed-url\"\n{key}{key}"),
+            &["auth.keys[1].id: \"k1\" is used by another key"],
+        );
+        assert_one_problem(
+            "[auth]\nmode = \"signed-url\"\n[[auth.keys]]\nid = \"k 1\"\nsecret = \"0123456789abcdef\"\n",
+            &["auth.keys[0].id: expected 1 to 64 letters"],
+        );
+        let problems =
+            problems_env("[auth]\nmode = \"signed-url\"\n[[auth.keys]]\nid = \"k1\"\nsecret = \"${NOPE}\"\n", &[]);
+        assert!(problems.iter().any(|p| p.contains("NOPE is not set")), "{problems:?}");
+    }
+
+    #[test]
+    fn cors_takes_exact_origins_or_a_wildcard() {
+        let config = ok(
+            "[cors]\nallowed_origins = [\"https://app.example.com\", \"http://127.0.0.1:3000\"]\nmax_age = \"10m\"\n",
+        );
+        assert_eq!(config.cors.allowed_origins, ["https://app.example.com", "http://127.0.0.1:3000"]);
+        assert_eq!(config.cors.max_age, Duration::from_secs(600));
+        assert_eq!(ok("[cors]\nallowed_origins = [\"*\"]\n").cors.allowed_origins, ["*"]);
+        assert!(ok("").cors.allowed_origins.is_empty());
+        for (bad, why) in [
+            ("https://app.example.com/", "no path"),
+            ("app.example.com", "no scheme"),
+            ("ftp://a.example", "http or https"),
+            ("https://App.example.com", "lower case"),
+            ("https://a.example:99999", "out of range"),
+        ] {
+            assert_one_problem(&format!("[cors]\nallowed_origins = [\"{bad}\"]\n"), &["cors.allowed_origins[0]", why]);
+        }
+        assert_one_problem("[cors]\nallowed_origins = [\"*\", \"https://a.example\"]\n", &["give it alone"]);
+        assert_one_problem("[cors]\nmax_age = \"1h\"\n", &["missing required key `allowed_origins`"]);
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, "x").unwrap();
+        std::fs::write(&key, "x").unwrap();
+        let both = format!(
+            "[server]\ntls_cert = {:?}\ntls_key = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        );
+        let tls = ok(&both).server.tls.expect("tls");
+        assert_eq!((tls.cert, tls.key), (cert.clone(), key));
+        assert_one_problem(
+            &format!("[server]\ntls_cert = {:?}\n", cert.display().to_string()),
+            &["server.tls_cert: tls_cert needs tls_key"],
+        );
+        let missing = problems("[server]\ntls_cert = \"/nonexistent.pem\"\ntls_key = \"/nonexistent.key\"\n");
+        assert!(missing[0].contains("server.tls_cert: cannot read /nonexistent.pem"), "{missing:?}");
+        assert!(missing[1].contains("server.tls_key: cannot read /nonexistent.key"), "{missing:?}");
     }
 
     #[test]

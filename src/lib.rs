@@ -20,3 +20,4 @@ pub mod logging;
 pub mod proxy;
 pub mod secret;
 pub mod server;
+pub mod tls;

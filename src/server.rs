@@ -1,19 +1,25 @@
-//! The media listener: hyper 1 with HTTP/1.1 and h2c on one port, a
-//! header-read timeout, a connection limit that answers `503 overloaded`
-//! rather than falling over, and a graceful drain on shutdown.
+//! The media listener: hyper 1 with HTTP/1.1 and h2c on one port (or, with
+//! `[server] tls_cert` / `tls_key`, HTTPS with ALPN `h2` and `http/1.1`; see
+//! [`crate::tls`]), a header-read timeout, a connection limit that answers
+//! `503 overloaded` rather than falling over, and a graceful drain on
+//! shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerConfig;
 use crate::error::{Error, Kind};
@@ -24,18 +30,29 @@ use crate::proxy::Proxy;
 const OVERLOAD_ANSWERS: usize = 64;
 
 /// Binds the media listener and prints `mediagate listening on http://<addr>`
-/// on standard output (scripts and tests read it when the port is 0).
+/// (`https://` with TLS) on standard output (scripts and tests read it when
+/// the port is 0).
 pub async fn bind(cfg: &ServerConfig) -> std::io::Result<TcpListener> {
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
-    println!("mediagate listening on http://{addr}");
-    tracing::info!(%addr, "media listener up");
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    println!("mediagate listening on {scheme}://{addr}");
+    tracing::info!(%addr, tls = cfg.tls.is_some(), "media listener up");
     Ok(listener)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight
-/// responses finish for up to `shutdown_grace`.
-pub async fn serve(listener: TcpListener, proxy: Proxy, cfg: &ServerConfig, shutdown: impl Future<Output = ()>) {
+/// responses finish for up to `shutdown_grace`. With `tls`, every connection
+/// is HTTPS; its handshake must finish within `header_read_timeout`, and so
+/// must the first request bytes after it.
+pub async fn serve(
+    listener: TcpListener,
+    proxy: Proxy,
+    cfg: &ServerConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = tls.map(TlsAcceptor::from);
     let builder = Arc::new(http_builder(cfg));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
@@ -56,11 +73,40 @@ pub async fn serve(listener: TcpListener, proxy: Proxy, cfg: &ServerConfig, shut
                             let builder = builder.clone();
                             let watcher = graceful.watcher();
                             let first_bytes_timeout = cfg.header_read_timeout;
+                            let acceptor = acceptor.clone();
                             tokio::spawn(async move {
-                                if first_bytes(&stream, first_bytes_timeout).await {
-                                    let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                                    if let Err(e) = watcher.watch(conn).await {
-                                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                match acceptor {
+                                    None => {
+                                        if first_bytes(&stream, first_bytes_timeout).await {
+                                            let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                                            if let Err(e) = watcher.watch(conn).await {
+                                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                            }
+                                        }
+                                    }
+                                    Some(acceptor) => {
+                                        let handshake = tokio::time::timeout(first_bytes_timeout, acceptor.accept(stream));
+                                        match handshake.await {
+                                            Ok(Ok(tls)) => {
+                                                let (io, first_read) = FirstRead::new(tls);
+                                                let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
+                                                let conn = watcher.watch(conn);
+                                                tokio::pin!(conn);
+                                                tokio::select! {
+                                                    r = &mut conn => if let Err(e) = r {
+                                                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                                    },
+                                                    got = tokio::time::timeout(first_bytes_timeout, first_read) => match got {
+                                                        Ok(_) => if let Err(e) = conn.await {
+                                                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                                        },
+                                                        Err(_) => tracing::debug!(%peer, "no request after the TLS handshake; closing"),
+                                                    },
+                                                }
+                                            }
+                                            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                                        }
                                     }
                                 }
                                 drop(permit);
@@ -107,6 +153,60 @@ async fn first_bytes(stream: &TcpStream, timeout: Duration) -> bool {
         }
     };
     matches!(tokio::time::timeout(timeout, wait).await, Ok(Some(())))
+}
+
+/// An I/O stream that reports its first non-empty read: over TLS the
+/// bytes cannot be peeked before the handshake, so this is how a client that
+/// completes the handshake and then says nothing is caught.
+struct FirstRead<S> {
+    inner: S,
+    first: Option<oneshot::Sender<()>>,
+}
+
+impl<S> FirstRead<S> {
+    fn new(inner: S) -> (Self, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (FirstRead { inner, first: Some(tx) }, rx)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FirstRead<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before
+            && let Some(tx) = self.first.take()
+        {
+            let _ = tx.send(());
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FirstRead<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 fn http_builder(cfg: &ServerConfig) -> auto::Builder<TokioExecutor> {
