@@ -42,6 +42,8 @@ pub struct RequestLog {
     /// The locator (`s3://bucket/key`), or the raw path when it did not parse.
     pub locator: String,
     pub integration: Option<String>,
+    /// The request's `Range` header, if any (seeks show up as ranges).
+    pub range: Option<String>,
     pub status: u16,
     /// The error code and detail when the request failed.
     pub error: Option<String>,
@@ -54,6 +56,7 @@ impl RequestLog {
             method,
             locator: path.to_owned(),
             integration: None,
+            range: None,
             status: 0,
             error: None,
             started: Instant::now(),
@@ -64,6 +67,7 @@ impl RequestLog {
         let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let integration = self.integration.as_deref().unwrap_or("-");
         let error = self.error.as_deref().unwrap_or("");
+        let range = self.range.as_deref().unwrap_or("");
         macro_rules! line {
             ($level:ident) => {
                 tracing::$level!(
@@ -71,6 +75,7 @@ impl RequestLog {
                     method = %self.method,
                     locator = %self.locator,
                     status = self.status,
+                    range,
                     bytes,
                     duration_ms = (duration_ms * 1000.0).round() / 1000.0,
                     integration,

@@ -65,6 +65,7 @@ impl Proxy {
         let (parts, _body) = req.into_parts();
         let head = parts.method == Method::HEAD;
         let mut log = RequestLog::new(parts.method.clone(), parts.uri.path());
+        log.range = header_text(&parts.headers, header::RANGE).map(str::to_owned);
         let mut resp = match self.route(&parts, &mut log).await {
             Ok(resp) => resp,
             Err(e) => {
@@ -72,6 +73,9 @@ impl Proxy {
                 e.into_response(head)
             }
         };
+        if self.auth.is_signed() {
+            cap_to_expiry(parts.uri.query(), resp.headers_mut());
+        }
         self.cors.apply(&parts.headers, resp.headers_mut());
         log.status = resp.status().as_u16();
         let expected = if head {
@@ -86,7 +90,7 @@ impl Proxy {
         let path = parts.uri.path();
         match (&parts.method, path) {
             (&Method::GET | &Method::HEAD, "/healthz") => Ok(text(StatusCode::OK, "ok\n")),
-            (&Method::GET | &Method::HEAD, "/") => Ok(text(StatusCode::OK, INDEX)),
+            (&Method::GET | &Method::HEAD, "/") => Ok(crate::demo::page(&self.registry, &self.auth)),
             (&Method::OPTIONS, _) if let Some(resp) = self.cors.preflight(parts) => Ok(resp),
             (&Method::OPTIONS, _) => {
                 let mut resp = text(StatusCode::NO_CONTENT, "");
@@ -370,9 +374,17 @@ fn text(status: StatusCode, body_text: &'static str) -> Response<Body> {
     resp
 }
 
-const INDEX: &str = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>mediagate</title></head>\n\
-<body><h1>mediagate</h1><p>Media from object storage. Ask for <code>/media?locator=s3://bucket/key</code> \
-or <code>/s3/bucket/key</code>.</p></body></html>\n";
+/// A signed URL's response may be cached only while the URL is valid:
+/// `max-age` / `s-maxage` are lowered to the seconds left before `exp`, so
+/// neither a browser nor a CDN serves it past its expiry (RFC 9111 section 5.2.2).
+fn cap_to_expiry(query: Option<&str>, h: &mut HeaderMap) {
+    let Some(exp) = crate::auth::expiry(query) else { return };
+    let Some(cc) = h.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()) else { return };
+    let left = exp.saturating_sub(crate::auth::unix_seconds(std::time::SystemTime::now()));
+    if let Ok(v) = HeaderValue::from_str(&crate::auth::cap_max_age(cc, left)) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+}
 
 #[cfg(test)]
 mod tests {
