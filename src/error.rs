@@ -133,6 +133,12 @@ impl Error {
         self.kind.origin()
     }
 
+    /// A copy without the cause, to hand one failure to several waiters
+    /// (the cause stays with the original for its log line).
+    pub fn share(&self) -> Error {
+        Error::new(self.kind.clone(), self.message.clone())
+    }
+
     pub fn status(&self) -> StatusCode {
         self.kind.status()
     }

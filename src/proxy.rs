@@ -22,6 +22,7 @@ use http_body::Frame;
 use http_body_util::{BodyDataStream, BodyExt, StreamBody};
 
 use crate::auth::Auth;
+use crate::cache::Cache;
 use crate::error::{Error, Kind, Result};
 use crate::http::body::{self, Body, BoxError};
 use crate::http::conditional::{self, Conditions, Verdict};
@@ -32,8 +33,8 @@ use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse,
 use crate::locator::Locator;
 use crate::logging::{LoggedBody, RequestLog};
 
-/// The proxy's verdict on its own cache, RFC 9211 (no cache yet: bypass).
-const CACHE_STATUS: &str = "mediagate; fwd=bypass";
+/// `Cache-Status` when the cache is off (RFC 9211 section 2.2).
+const CACHE_BYPASS: &str = "mediagate; fwd=bypass";
 
 /// The media request handler; cheap to clone, shared by every connection.
 /// Everything it needs is passed in: no global state.
@@ -42,12 +43,19 @@ pub struct Proxy {
     registry: Arc<Registry>,
     auth: Arc<Auth>,
     cors: Arc<Cors>,
+    cache: Option<Cache>,
 }
 
 impl Proxy {
     /// A proxy over `registry` with no client authentication and no CORS.
     pub fn new(registry: Arc<Registry>) -> Self {
-        Proxy { registry, auth: Arc::new(Auth::none()), cors: Arc::new(Cors::disabled()) }
+        Proxy { registry, auth: Arc::new(Auth::none()), cors: Arc::new(Cors::disabled()), cache: None }
+    }
+
+    /// Serves media through `cache` (`None`: straight from the storage).
+    pub fn with_cache(mut self, cache: Option<Cache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     pub fn with_auth(mut self, auth: Auth) -> Self {
@@ -112,61 +120,62 @@ impl Proxy {
         };
         log.locator = loc.to_string();
         self.auth.verify(&loc, parts.uri.query(), std::time::SystemTime::now())?;
-        let integration = self.registry.resolve(&loc)?;
+        let integration = self.registry.resolve(&loc)?.clone();
         log.integration = Some(integration.name.clone());
+        let t = Target { integration, loc, cache: self.cache.clone() };
 
         let cond = Conditions::from_headers(&parts.headers);
         match range::parse(header_text(&parts.headers, header::RANGE)) {
-            RangeRequest::Whole => single(integration, &loc, head, None, &cond).await,
-            RangeRequest::Single(spec) => single(integration, &loc, head, Some(spec), &cond).await,
-            RangeRequest::Multi(specs) => multi(integration, &loc, head, &specs, &cond).await,
+            RangeRequest::Whole => single(&t, head, None, &cond).await,
+            RangeRequest::Single(spec) => single(&t, head, Some(spec), &cond).await,
+            RangeRequest::Multi(specs) => multi(&t, head, &specs, &cond).await,
         }
     }
 }
 
+/// One object to serve: its integration, its locator, and the cache.
+#[derive(Clone)]
+struct Target {
+    integration: Arc<Integration>,
+    loc: Locator,
+    cache: Option<Cache>,
+}
+
 /// A whole object or one range of it.
-async fn single(
-    integration: &Arc<Integration>,
-    loc: &Locator,
-    head: bool,
-    range: Option<RangeSpec>,
-    cond: &Conditions,
-) -> Result<Response<Body>> {
+async fn single(t: &Target, head: bool, range: Option<RangeSpec>, cond: &Conditions) -> Result<Response<Body>> {
+    let (integration, loc) = (&t.integration, &t.loc);
     let ask_range = if head { None } else { range };
-    let mut obj = fetch(integration, loc, head, ask_range, cond).await?;
-    if let Some(early) = preconditions(integration, loc, cond, &obj.meta, obj.part)? {
+    let mut obj = fetch(t, head, ask_range, cond, None).await?;
+    if let Some(early) = preconditions(t, cond, &obj)? {
         return Ok(early);
     }
     let range_allowed = conditional::if_range_allows(cond, obj.meta.etag.as_deref(), obj.meta.last_modified);
     if !range_allowed && matches!(obj.part, Part::Range(_)) {
-        obj = fetch(integration, loc, head, None, cond).await?;
+        obj = fetch(t, head, None, cond, None).await?;
     }
     let part = match (head, range) {
         (true, Some(spec)) if range_allowed => head_part(spec, &obj.meta, loc)?,
         (true, _) => Part::Whole,
         (false, _) => obj.part,
     };
-    Ok(media_response(integration, loc, &obj.meta, part, obj.body))
+    let status = obj.cache_status.clone();
+    Ok(media_response(integration, loc, &obj.meta, part, obj.body, status.as_deref()))
 }
 
 /// Several ranges: `206 multipart/byteranges` (RFC 9110 section 14.6), each
 /// part read from the storage with `If-Match` on the ETag seen first, so the
 /// parts never mix two versions. Falls back to one range or the whole
 /// object when that is what the ranges amount to.
-async fn multi(
-    integration: &Arc<Integration>,
-    loc: &Locator,
-    head: bool,
-    specs: &[RangeSpec],
-    cond: &Conditions,
-) -> Result<Response<Body>> {
-    let obj = fetch(integration, loc, true, None, cond).await?;
-    if let Some(early) = preconditions(integration, loc, cond, &obj.meta, obj.part)? {
+async fn multi(t: &Target, head: bool, specs: &[RangeSpec], cond: &Conditions) -> Result<Response<Body>> {
+    let (integration, loc) = (&t.integration, &t.loc);
+    let obj = fetch(t, true, None, cond, None).await?;
+    if let Some(early) = preconditions(t, cond, &obj)? {
         return Ok(early);
     }
+    let status = obj.cache_status.clone();
     let meta = obj.meta;
     if !conditional::if_range_allows(cond, meta.etag.as_deref(), meta.last_modified) {
-        return single(integration, loc, head, None, cond).await;
+        return single(t, head, None, cond).await;
     }
     let spans = multipart::coalesce(range::resolve_all(specs, meta.size));
     match spans.as_slice() {
@@ -174,15 +183,14 @@ async fn multi(
             Kind::RangeNotSatisfiable { len: Some(meta.size) },
             format!("none of the requested ranges lies inside {loc}"),
         )),
-        [one] => single(integration, loc, head, Some(RangeSpec::FromTo(one.start, one.end)), cond).await,
-        many if many.len() > multipart::MAX_PARTS => single(integration, loc, head, None, cond).await,
+        [one] => single(t, head, Some(RangeSpec::FromTo(one.start, one.end)), cond).await,
+        many if many.len() > multipart::MAX_PARTS => single(t, head, None, cond).await,
         _ => {
             let content_type = content_type(meta.content_type.as_deref(), &loc.key);
             let validator = meta.etag.clone().unwrap_or_default();
             let layout = multipart::layout(spans, meta.size, content_type.to_str().unwrap_or_default(), &validator);
-            let body =
-                if head { body::empty() } else { multipart_body(integration.clone(), loc.clone(), &layout, &meta) };
-            let mut resp = media_response(integration, loc, &meta, Part::Whole, body);
+            let body = if head { body::empty() } else { multipart_body(t.clone(), &layout, &meta) };
+            let mut resp = media_response(integration, loc, &meta, Part::Whole, body, status.as_deref());
             *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
             let h = resp.headers_mut();
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(layout.content_length));
@@ -196,17 +204,17 @@ async fn multi(
 
 /// The body of a multipart answer: each part's head, then its bytes read
 /// from the storage when the client gets there.
-fn multipart_body(integration: Arc<Integration>, loc: Locator, layout: &multipart::Layout, meta: &ObjectMeta) -> Body {
+fn multipart_body(t: Target, layout: &multipart::Layout, meta: &ObjectMeta) -> Body {
     let pinned = Conditions { if_match: meta.etag.clone(), ..Conditions::default() };
     let parts: Vec<_> = layout.heads.iter().cloned().zip(layout.spans.iter().copied()).collect();
     let tail = layout.tail.clone();
     let stream = futures_util::stream::iter(parts)
         .then(move |(head, span)| {
-            let (integration, loc, pinned) = (integration.clone(), loc.clone(), pinned.clone());
+            let (t, pinned) = (t.clone(), pinned.clone());
             async move {
                 let range = Some(RangeSpec::FromTo(span.start, span.end));
-                let obj =
-                    fetch(&integration, &loc, false, range, &pinned).await.map_err(|e| -> BoxError { Box::new(e) })?;
+                let pin = pinned.if_match.as_deref();
+                let obj = fetch(&t, false, range, &pinned, pin).await.map_err(|e| -> BoxError { Box::new(e) })?;
                 let head = futures_util::stream::once(async move { Ok::<_, BoxError>(head) });
                 Ok::<_, BoxError>(head.chain(BodyDataStream::new(obj.body)))
             }
@@ -218,19 +226,14 @@ fn multipart_body(integration: Arc<Integration>, loc: Locator, layout: &multipar
 
 /// Evaluates the preconditions on the storage's metadata (RFC 9110 section
 /// 13.2.2): `Some` is the answer to send at once (304), `Err` a 412.
-fn preconditions(
-    integration: &Integration,
-    loc: &Locator,
-    cond: &Conditions,
-    meta: &ObjectMeta,
-    part: Part,
-) -> Result<Option<Response<Body>>> {
-    match conditional::evaluate(cond, meta.etag.as_deref(), meta.last_modified) {
+fn preconditions(t: &Target, cond: &Conditions, obj: &ObjectResponse) -> Result<Option<Response<Body>>> {
+    let status = obj.cache_status.as_deref();
+    match conditional::evaluate(cond, obj.meta.etag.as_deref(), obj.meta.last_modified) {
         Verdict::PreconditionFailed => {
-            Err(Error::new(Kind::PreconditionFailed, format!("a precondition failed for {loc}")))
+            Err(Error::new(Kind::PreconditionFailed, format!("a precondition failed for {}", t.loc)))
         }
-        Verdict::NotModified => Ok(Some(not_modified(integration, meta))),
-        Verdict::Proceed if part == Part::NotModified => Ok(Some(not_modified(integration, meta))),
+        Verdict::NotModified => Ok(Some(not_modified(&t.integration, &obj.meta, status))),
+        Verdict::Proceed if obj.part == Part::NotModified => Ok(Some(not_modified(&t.integration, &obj.meta, status))),
         Verdict::Proceed => Ok(None),
     }
 }
@@ -241,13 +244,21 @@ fn preconditions(
 /// - a suffix range the storage fails on (s3s-fs answers 500 when the
 ///   suffix is longer than the object) is turned into an absolute range,
 ///   pinned to the ETag the metadata request saw.
+///
+/// With the cache on, the cache answers; `pin` is an `If-Match` of the
+/// proxy's own (the parts of a multipart answer), the client's
+/// preconditions being evaluated on the metadata by the caller.
 async fn fetch(
-    integration: &Integration,
-    loc: &Locator,
+    t: &Target,
     head: bool,
     range: Option<RangeSpec>,
     conditions: &Conditions,
+    pin: Option<&str>,
 ) -> Result<ObjectResponse> {
+    let (integration, loc) = (&t.integration, &t.loc);
+    if let Some(cache) = &t.cache {
+        return cache.fetch(integration, loc, head, range, pin).await;
+    }
     let req = ObjectRequest { head, bucket: &loc.bucket, key: &loc.key, range, conditions };
     match integration.fetch(&req).await {
         Err(e) if e.kind == (Kind::RangeNotSatisfiable { len: None }) => {
@@ -283,13 +294,13 @@ fn head_part(spec: RangeSpec, meta: &ObjectMeta, loc: &Locator) -> Result<Part> 
 }
 
 /// `304 Not Modified` with the validators and caching headers (RFC 9110 section 15.4.5).
-fn not_modified(integration: &Integration, meta: &ObjectMeta) -> Response<Body> {
+fn not_modified(integration: &Integration, meta: &ObjectMeta, cache_status: Option<&str>) -> Response<Body> {
     let mut resp = Response::new(body::empty());
     *resp.status_mut() = StatusCode::NOT_MODIFIED;
     let h = resp.headers_mut();
     validators(h, meta);
     h.insert(header::CACHE_CONTROL, integration.cache_control.clone());
-    h.insert("cache-status", HeaderValue::from_static(CACHE_STATUS));
+    h.insert("cache-status", cache_status_value(cache_status));
     resp
 }
 
@@ -300,6 +311,7 @@ fn media_response(
     meta: &ObjectMeta,
     part: Part,
     body: Body,
+    cache_status: Option<&str>,
 ) -> Response<Body> {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
@@ -329,9 +341,15 @@ fn media_response(
         }
     }
     h.insert(header::CACHE_CONTROL, integration.cache_control.clone());
-    h.insert("cache-status", HeaderValue::from_static(CACHE_STATUS));
+    h.insert("cache-status", cache_status_value(cache_status));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp
+}
+
+/// `Cache-Status` (RFC 9211): the cache's verdict, or `fwd=bypass` when the
+/// cache is off.
+fn cache_status_value(status: Option<&str>) -> HeaderValue {
+    status.and_then(|s| HeaderValue::from_str(s).ok()).unwrap_or(HeaderValue::from_static(CACHE_BYPASS))
 }
 
 fn validators(h: &mut HeaderMap, meta: &ObjectMeta) {

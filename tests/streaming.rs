@@ -20,7 +20,9 @@ const MIB: usize = 1024 * 1024;
 /// mediagate gets its `[cache]` section, set a small `max_bytes` here
 /// (`"[cache]\nmax_bytes = \"16MiB\"\n"`), so that the memory bound measures
 /// the request path and not a cache allowed to hold the object.
-const SMALL_CACHE: &str = "";
+const SMALL_CACHE: &str = "[cache]\nmax_bytes = \"16MiB\"\n";
+/// No cache at all: the pure pass-through path.
+const NO_CACHE: &str = "[cache]\nenabled = false\n";
 
 /// A peer, a bucket with one object of `len` pseudo-random bytes, and a relay
 /// with `fault` in front of the peer. Returns the object too.
@@ -38,16 +40,17 @@ fn via_relay(s3: &S3Peer, relay: &Relay, bucket: &str) -> String {
     s3.integration_at("relayed", "127.0.0.1", relay.addr().port(), &[bucket], &s3.secret_key, "")
 }
 
-#[test]
-fn a_200_mb_object_streams_whole_with_memory_that_does_not_grow_with_its_size() {
-    let Some(s3) = s3_peer() else { return };
+/// Streams a 200 MB object through mediagate started with `cache_section`
+/// and returns its peak RSS (KiB) after checking the body.
+fn stream_200_mb(tag: &str, cache_section: &str) -> Option<u64> {
+    let s3 = s3_peer()?;
     let len = 200 * 1000 * 1000;
-    let bucket = unique_bucket("big");
+    let bucket = unique_bucket(tag);
     let data = pattern_bytes(len, 42);
     let expected = sha256_hex(&data);
     s3.create_bucket(&bucket);
     s3.put(&bucket, "big.mp4", data);
-    let mg = MediaGate::start(&config(&[&s3.integration("s3", &[&bucket], ""), SMALL_CACHE]));
+    let mg = MediaGate::start(&config(&[&s3.integration("s3", &[&bucket], ""), cache_section]));
     let before = mg.peak_rss_kib();
 
     let (status, headers, read, sha) = get_streaming(&mg.path_url("s3", &bucket, "big.mp4"), &[]);
@@ -57,8 +60,21 @@ fn a_200_mb_object_streams_whole_with_memory_that_does_not_grow_with_its_size() 
     assert_eq!(sha, expected, "the body differs from the object");
 
     let peak = mg.peak_rss_kib();
-    eprintln!("mediagate peak RSS: {} KiB before, {} KiB after streaming 200 MB", before, peak);
+    eprintln!("mediagate peak RSS ({tag}): {before} KiB before, {peak} KiB after streaming 200 MB");
+    Some(peak)
+}
+
+#[test]
+fn a_200_mb_object_streams_whole_uncached_with_memory_that_does_not_grow_with_its_size() {
+    let Some(peak) = stream_200_mb("big-nocache", NO_CACHE) else { return };
     assert!(peak < 150 * 1024, "peak RSS {peak} KiB: memory per request must not scale with the object's size");
+}
+
+#[test]
+fn a_200_mb_object_streams_whole_through_a_16_mib_cache_within_its_budget() {
+    let Some(peak) = stream_200_mb("big-cache", SMALL_CACHE) else { return };
+    // 16 MiB of cache, at most 16 fills of 4 MiB, and the process itself.
+    assert!(peak < 150 * 1024, "peak RSS {peak} KiB: the cache must hold to its budget");
 }
 
 #[test]

@@ -70,6 +70,16 @@ pub struct ObjectResponse {
     pub meta: ObjectMeta,
     pub part: Part,
     pub body: Body,
+    /// The cache's verdict for `Cache-Status` (RFC 9211); `None` when the
+    /// answer did not involve the cache.
+    pub cache_status: Option<String>,
+}
+
+impl ObjectResponse {
+    /// An answer straight from the storage.
+    pub fn new(meta: ObjectMeta, part: Part, body: Body) -> Self {
+        ObjectResponse { meta, part, body, cache_status: None }
+    }
 }
 
 impl std::fmt::Debug for ObjectResponse {

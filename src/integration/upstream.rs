@@ -124,7 +124,7 @@ impl UpstreamClient {
             )
         })?;
         let body = if head || part == Part::NotModified { crate::http::body::empty() } else { self.stream_body(body) };
-        Ok(ObjectResponse { meta, part, body })
+        Ok(ObjectResponse::new(meta, part, body))
     }
 
     /// Maps a storage error answer to a mediagate error, naming the

@@ -61,7 +61,7 @@ impl LocalBackend {
         };
         let part = span.map_or(Part::Whole, Part::Range);
         if req.head {
-            return Ok(ObjectResponse { meta, part, body: body::empty() });
+            return Ok(ObjectResponse::new(meta, part, body::empty()));
         }
         let span = span.unwrap_or(ByteSpan { start: 0, end: meta.size.saturating_sub(1) });
         let len = if meta.size == 0 { 0 } else { span.len() };
@@ -69,7 +69,7 @@ impl LocalBackend {
         let stream = ReaderStream::with_capacity(file.take(len), CHUNK)
             .map_ok(Frame::data)
             .map_err(|e| -> BoxError { Box::new(e) });
-        Ok(ObjectResponse { meta, part, body: StreamBody::new(stream).boxed_unsync() })
+        Ok(ObjectResponse::new(meta, part, StreamBody::new(stream).boxed_unsync()))
     }
 
     /// Checks that the root can be listed.
