@@ -1,0 +1,685 @@
+#!/usr/bin/env bash
+# The benchmark suite of issue 3: mediagate side by side with nginx and with
+# the storage peer (s3s-fs), on this machine, over loopback. One command:
+#
+#   bench/run.sh            # every benchmark, 10 s load runs (about 3-4 minutes)
+#   bench/run.sh --quick    # the same with 3 s load runs and fewer samples (about 1.5 minutes)
+#
+# It installs what is missing (nginx and wrk from Debian, s3s-fs as
+# scripts/test.sh does), builds mediagate with `cargo build --release`,
+# creates the data once (target/bench-data, reused), starts every server on
+# 127.0.0.1, runs the benchmarks, stops everything it started, and prints a
+# markdown table, also written to target/bench/results.md (raw figures in
+# target/bench/raw/). A benchmark reports; it never fails the run: a problem
+# is an "n/a (why)" in the table, and the exit code is 0 unless the suite
+# itself could not be set up.
+#
+# Environment:
+#   MEDIAGATE_BIN            use this binary instead of building target/release/mediagate
+#   MEDIAGATE_BENCH_CACHE    auto (default): write [cache] sections when the binary accepts them
+#                            (`mediagate check`); 1: always; 0: never (pass-through figures)
+#   MEDIAGATE_BENCH_PIN      1 (default): servers on CPU 0, load generators on CPU 1 (taskset);
+#                            0: no pinning (everything shares every CPU)
+#   MEDIAGATE_BENCH_ACCESS_LOG  1 (default): mediagate and nginx both write their access log
+#                            (to files under the run dir); 0: both off (RUST_LOG=warn, access_log off)
+#   MEDIAGATE_BENCH_DATA     where the data files live (default target/bench-data)
+#   MEDIAGATE_BENCH_ONLY     space-separated benchmark numbers to run, e.g. "1 2" (default: all)
+#   MEDIAGATE_PEERS          where s3s-fs is installed (default ~/.cache/mediagate/peers)
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+QUICK=false
+for arg in "$@"; do
+    case "$arg" in
+    --quick) QUICK=true ;;
+    -h | --help)
+        sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "bench/run.sh: unknown argument $arg (try --help)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+if $QUICK; then
+    DUR=3s WARM=0 REPS=3 SEEKS=20 SLOW_SECS=2
+else
+    DUR=10s WARM=1 REPS=5 SEEKS=50 SLOW_SECS=4
+fi
+WRK_CONNS=64       # benchmark 1
+WRK_CONNS_LARGE=4  # benchmark 2
+BURST=200          # benchmark 5
+SEEK_LEN=262144    # benchmark 6: 256 KiB per seek
+SEEK_SEED=3        # the same offsets for mediagate and nginx
+SLOW_RATE=50M      # benchmark 4: the slow client's rate (curl --limit-rate)
+
+# The [cache] sections, written only when the binary accepts them. Slices of
+# 1 MiB match nginx's `slice 1m`, so that benchmark 6 compares like with like.
+CACHE_MAIN='[cache]
+max_bytes = "1GiB"
+max_object_bytes = "1MiB"
+slice_bytes = "1MiB"
+ttl = "5m"'
+CACHE_BUDGET='[cache]
+max_bytes = "256MiB"
+max_object_bytes = "1MiB"
+slice_bytes = "1MiB"
+ttl = "5m"'
+CACHE_OFF='[cache]
+enabled = false'
+
+PEERS="${MEDIAGATE_PEERS:-$HOME/.cache/mediagate/peers}"
+S3S_VERSION="0.14.1"
+S3S_BIN="$PEERS/s3s/bin/s3s-fs"
+S3_ACCESS_KEY="mediagate-bench"
+S3_SECRET_KEY="mediagate-bench-secret-0123456789"
+BUCKET="bench"
+DATA="${MEDIAGATE_BENCH_DATA:-$ROOT/target/bench-data}"
+OUT="$ROOT/target/bench"
+RAW="$OUT/raw"
+PIN="${MEDIAGATE_BENCH_PIN:-1}"
+ACCESS_LOG="${MEDIAGATE_BENCH_ACCESS_LOG:-1}"
+CACHE_MODE="${MEDIAGATE_BENCH_CACHE:-auto}"
+ONLY="${MEDIAGATE_BENCH_ONLY:-1 2 3 4 5 6}"
+TOOLS=(python3 "$ROOT/bench/tools.py")
+
+log() { printf '%s\n' "$*" >&2; }
+header() { printf '\n==== %s ====\n' "$*" >&2; }
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- cleanup
+PIDS=()
+RUN=""
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    [[ -n "$RUN" && -d "$RUN" ]] && rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# stop PID: stops one server this script started, and forgets it.
+stop() {
+    local pid=$1 keep=() p
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [[ "$p" != "$pid" ]] && keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+# Servers on CPU 0, clients on CPU 1 (when pinned and there are 2+ CPUs).
+SRV=()
+CLI=()
+if [[ "$PIN" == 1 ]] && (($(nproc) >= 2)) && command -v taskset >/dev/null; then
+    SRV=(taskset -c 0)
+    CLI=(taskset -c 1)
+else
+    PIN=0
+fi
+
+# ---------------------------------------------------------------- installs
+APT_UPDATED=false
+ensure_debs() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    local sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    if ! $APT_UPDATED; then
+        $sudo apt-get update -qq || return 1
+        APT_UPDATED=true
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+install_s3s() {
+    if [[ -x "$S3S_BIN" ]] && "$S3S_BIN" --version 2>/dev/null | grep -q "$S3S_VERSION"; then
+        return 0
+    fi
+    header "installing s3s-fs $S3S_VERSION into $PEERS/s3s (about 2.5 minutes on 2 cores)"
+    mkdir -p "$PEERS/s3s"
+    CARGO_TARGET_DIR="$PEERS/s3s/target" cargo install s3s-fs --version "$S3S_VERSION" \
+        --features binary --locked --root "$PEERS/s3s" || return 1
+    rm -rf "$PEERS/s3s/target"
+    [[ -x "$S3S_BIN" ]]
+}
+
+# ---------------------------------------------------------------- servers
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http PID PORT LOGFILE NAME: until 127.0.0.1:PORT answers HTTP (30 s at most).
+wait_http() {
+    local pid=$1 port=$2 logfile=$3 name=$4 i
+    for ((i = 0; i < 300; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited during start-up; its log:"
+            sed 's/^/    /' "$logfile" >&2
+            return 1
+        fi
+        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" && return 0
+        sleep 0.1
+    done
+    log "$name did not answer on 127.0.0.1:$port within 30 s"
+    return 1
+}
+
+# wait_line PID FILE REGEX: prints the first match of REGEX in FILE (10 s at most).
+wait_line() {
+    local pid=$1 file=$2 re=$3 i m
+    for ((i = 0; i < 100; i++)); do
+        m=$(grep -oE "$re" "$file" 2>/dev/null | head -n1)
+        [[ -n "$m" ]] && {
+            echo "$m"
+            return 0
+        }
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+S3_PORT=""
+start_s3s() {
+    S3_PORT=$(free_port)
+    "${SRV[@]}" "$S3S_BIN" --host 127.0.0.1 --port "$S3_PORT" --access-key "$S3_ACCESS_KEY" \
+        --secret-key "$S3_SECRET_KEY" "$DATA/s3" >"$RUN/s3s-fs.log" 2>&1 &
+    PIDS+=($!)
+    wait_http $! "$S3_PORT" "$RUN/s3s-fs.log" s3s-fs || return 1
+    log "s3s-fs on 127.0.0.1:$S3_PORT (pid ${PIDS[-1]}, data in $DATA/s3)"
+}
+
+# start_relay NAME TARGET_PORT: sets RELAY_PORT[NAME], RELAY_CTL[NAME].
+declare -A RELAY_PORT RELAY_CTL
+start_relay() {
+    local name=$1 target=$2 line pid
+    "${SRV[@]}" python3 "$ROOT/bench/count_relay.py" --target "127.0.0.1:$target" \
+        >"$RUN/relay-$name.out" 2>"$RUN/relay-$name.err" &
+    pid=$!
+    PIDS+=("$pid")
+    line=$(wait_line "$pid" "$RUN/relay-$name.out" 'listening on [0-9.]+:[0-9]+ control on [0-9.]+:[0-9]+') || {
+        log "relay $name did not start: $(cat "$RUN/relay-$name.err")"
+        return 1
+    }
+    RELAY_PORT[$name]=$(sed -E 's/listening on [0-9.]+:([0-9]+) .*/\1/' <<<"$line")
+    RELAY_CTL[$name]="http://127.0.0.1:$(sed -E 's/.*control on [0-9.]+:([0-9]+)/\1/' <<<"$line")"
+    log "relay $name on 127.0.0.1:${RELAY_PORT[$name]} -> 127.0.0.1:$target (pid $pid)"
+}
+
+NGX_STATIC="" NGX_CACHE="" NGX_SLICE=""
+start_nginx() {
+    local dir="$RUN/nginx" workers=auto user="" alog="access_log $RUN/nginx/access.log;"
+    mkdir -p "$dir"/{tmp,cache,slices}
+    [[ "$PIN" == 1 ]] && workers=1
+    [[ $(id -u) -eq 0 ]] && user="user root;"
+    [[ "$ACCESS_LOG" == 1 ]] || alog="access_log off;"
+    cat >"$dir/nginx.conf" <<EOF
+# Written by bench/run.sh.
+$user
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    $alog
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    proxy_cache_path $dir/cache levels=1:2 keys_zone=hot:16m max_size=4g inactive=1h use_temp_path=off;
+    proxy_cache_path $dir/slices levels=1:2 keys_zone=slices:16m max_size=4g inactive=1h use_temp_path=off;
+
+    upstream static_origin { server 127.0.0.1:$NGX_STATIC; keepalive 64; }
+    upstream relayed_origin { server 127.0.0.1:${RELAY_PORT[nginx]:-$NGX_STATIC}; keepalive 64; }
+
+    # The static peer: the files s3s-fs serves, straight from disk with sendfile.
+    server {
+        listen 127.0.0.1:$NGX_STATIC;
+        root $DATA/s3/$BUCKET;
+        location / { }
+    }
+    # proxy_cache in front of the static server (nginx cannot sign SigV4 for s3s-fs; for hits the origin is idle).
+    server {
+        listen 127.0.0.1:$NGX_CACHE;
+        location / {
+            proxy_pass http://static_origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache hot;
+            proxy_cache_valid 200 1h;
+            proxy_cache_lock on;
+            add_header Cache-Status "nginx; \$upstream_cache_status";
+        }
+    }
+    # proxy_cache + slice 1m with cache lock, through the counting relay to the static server.
+    server {
+        listen 127.0.0.1:$NGX_SLICE;
+        location / {
+            slice 1m;
+            proxy_cache slices;
+            proxy_cache_key \$uri\$slice_range;
+            proxy_set_header Range \$slice_range;
+            proxy_cache_valid 200 206 1h;
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout 60s;
+            proxy_cache_lock_age 60s;
+            proxy_pass http://relayed_origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            add_header Cache-Status "nginx; \$upstream_cache_status";
+        }
+    }
+}
+EOF
+    "${SRV[@]}" nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+    PIDS+=($!)
+    wait_http $! "$NGX_STATIC" "$dir/error.log" nginx || return 1
+    log "nginx: static 127.0.0.1:$NGX_STATIC, proxy_cache 127.0.0.1:$NGX_CACHE, slice 127.0.0.1:$NGX_SLICE (pid ${PIDS[-1]})"
+}
+
+# mg_config FILE UPSTREAM_PORT CACHE_TOML: a bench config for mediagate.
+mg_config() {
+    local file=$1 port=$2 cache=$3
+    cat >"$file" <<EOF
+# Written by bench/run.sh.
+[server]
+listen = "127.0.0.1:0"
+
+$cache
+
+[[integration]]
+name = "bench"
+type = "s3"
+endpoint = "127.0.0.1"
+port = $port
+tls = false
+region = "us-east-1"
+access_key_id = "$S3_ACCESS_KEY"
+secret_access_key = "$S3_SECRET_KEY"
+buckets = ["$BUCKET"]
+EOF
+}
+
+# start_mg NAME CONFIG: sets MG_URL[NAME] (base URL) and MG_PID[NAME].
+declare -A MG_URL MG_PID
+start_mg() {
+    local name=$1 config=$2 pid addr level=info
+    [[ "$ACCESS_LOG" == 1 ]] || level=warn
+    RUST_LOG="${RUST_LOG:-$level}" "${SRV[@]}" "$MG" serve --config "$config" \
+        >"$RUN/mg-$name.out" 2>"$RUN/mg-$name.log" &
+    pid=$!
+    PIDS+=("$pid")
+    addr=$(wait_line "$pid" "$RUN/mg-$name.out" 'listening on http://[0-9.]+:[0-9]+') || {
+        log "mediagate ($name) did not start; its log:"
+        tail -n 20 "$RUN/mg-$name.log" | sed 's/^/    /' >&2
+        return 1
+    }
+    MG_URL[$name]="${addr#listening on }"
+    MG_PID[$name]=$pid
+    log "mediagate ($name) on ${MG_URL[$name]} (pid $pid)"
+}
+
+# ---------------------------------------------------------------- data
+# Files live in $DATA/s3/$BUCKET: s3s-fs serves them as s3://bench/<name>,
+# nginx serves the same files. Random bytes for the small ones; large ones
+# repeat a 1 MiB random block (written at disk speed, not urandom speed).
+make_file() {
+    local name=$1 bytes=$2 path="$DATA/s3/$BUCKET/$1"
+    [[ -f "$path" && $(stat -c %s "$path") -eq $bytes ]] && return 0
+    log "creating $name ($bytes bytes)"
+    python3 - "$path" "$bytes" <<'EOF' || return 1
+import os, sys
+path, n = sys.argv[1], int(sys.argv[2])
+block = os.urandom(min(n, 1 << 20))
+with open(path + ".tmp", "wb") as f:
+    left = n
+    while left:
+        k = min(left, len(block))
+        f.write(block[:k])
+        left -= k
+os.replace(path + ".tmp", path)
+EOF
+}
+
+# link NAME TARGET: another key for the same bytes (a cold key for a cache).
+link() {
+    local d="$DATA/s3/$BUCKET"
+    [[ "$d/$1" -ef "$d/$2" ]] || ln -f "$d/$2" "$d/$1"
+}
+
+make_data() {
+    mkdir -p "$DATA/s3/$BUCKET"
+    make_file small.bin $((16 * 1024)) &&
+        make_file large.bin $((64 * 1024 * 1024)) &&
+        make_file burst.bin 1000000 &&
+        make_file burst-sliced.bin $((8 * 1024 * 1024)) &&
+        make_file seek-1g.bin $((1024 * 1024 * 1024)) &&
+        make_file stream-2g.bin $((2048 * 1024 * 1024)) || return 1
+    link cached-2g.bin stream-2g.bin
+    link slow-2g.bin stream-2g.bin
+    local i
+    for ((i = 0; i <= 5; i++)); do
+        link "cold-small-$i.bin" small.bin
+        link "cold-large-$i.bin" large.bin
+    done
+    # s3s-fs computes the MD5 of the whole file on every GET of a file it did
+    # not write itself (1 GiB: seconds per request); give it the ETag it
+    # would have stored on upload.
+    "${TOOLS[@]}" etags "$DATA/s3" "$BUCKET"
+}
+
+# ---------------------------------------------------------------- results
+mkdir -p "$RAW"
+rm -f "$RAW"/*
+# na NAME WHY: this figure is not available, and why.
+na() {
+    printf '%s\n' "$2" >"$RAW/$1.na"
+    log "n/a: $1: $2"
+}
+# save NAME: stdin (one JSON object) is the figure NAME.
+save() {
+    local tmp
+    tmp=$(cat)
+    if [[ -z "$tmp" ]] || ! python3 -c 'import json,sys; json.loads(sys.argv[1])' "$tmp" 2>/dev/null; then
+        na "$1" "no result"
+        return 1
+    fi
+    printf '%s\n' "$tmp" >"$RAW/$1.json"
+}
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$RAW/meta.tsv"; }
+
+# ---------------------------------------------------------------- benchmarks
+# run_wrk NAME URL CONNS [DUR]: a warm-up run (discarded), then the measured run.
+run_wrk() {
+    local name=$1 url=$2 conns=$3 dur=${4:-$DUR}
+    local threads=1
+    [[ "$PIN" == 1 ]] || threads=2
+    curl -s -o /dev/null --max-time 30 "$url" # fills a cache
+    if ((WARM)); then
+        timeout 30 "${CLI[@]}" wrk -t"$threads" -c"$conns" -d2s "$url" >/dev/null 2>&1
+    fi
+    if ! timeout 120 "${CLI[@]}" wrk -t"$threads" -c"$conns" -d"$dur" --latency "$url" >"$RAW/$name.wrk" 2>&1; then
+        na "$name" "wrk failed: $(tail -n1 "$RAW/$name.wrk")"
+        return
+    fi
+    "${TOOLS[@]}" wrk "$RAW/$name.wrk" | save "$name"
+}
+
+bench1() {
+    header "1. cache-hit small object (16 KiB), $WRK_CONNS connections, $DUR"
+    run_wrk b1_mg "${MG_URL[main]}/s3/$BUCKET/small.bin" "$WRK_CONNS"
+    run_wrk b1_static "http://127.0.0.1:$NGX_STATIC/small.bin" "$WRK_CONNS"
+    run_wrk b1_pcache "http://127.0.0.1:$NGX_CACHE/small.bin" "$WRK_CONNS"
+}
+
+bench2() {
+    header "2. cache-hit large object (64 MiB), $WRK_CONNS_LARGE connections, $DUR"
+    run_wrk b2_mg "${MG_URL[main]}/s3/$BUCKET/large.bin" "$WRK_CONNS_LARGE"
+    run_wrk b2_static "http://127.0.0.1:$NGX_STATIC/large.bin" "$WRK_CONNS_LARGE"
+}
+
+# timed_get WHO SIZE URL [curl args]: one line "WHO SIZE ttfb total bytes status".
+timed_get() {
+    local who=$1 size=$2 url=$3
+    shift 3
+    printf '%s %s ' "$who" "$size"
+    "${CLI[@]}" curl -s -o /dev/null --max-time 60 "$@" \
+        -w '%{time_starttransfer} %{time_total} %{size_download} %{http_code}\n' "$url" || echo "0 0 0 000"
+}
+
+bench3() {
+    header "3. cold miss through mediagate vs straight from s3s-fs ($REPS each, alternating)"
+    local i f="$RAW/b3.txt" sig=(--aws-sigv4 "aws:amz:us-east-1:s3" -u "$S3_ACCESS_KEY:$S3_SECRET_KEY"
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+    : >"$f"
+    # One request each way first, so that both have a warm connection path
+    # and the files are in the page cache; not counted.
+    timed_get warm small "${MG_URL[main]}/s3/$BUCKET/cold-small-0.bin" >/dev/null
+    timed_get warm small "http://127.0.0.1:$S3_PORT/$BUCKET/small.bin" "${sig[@]}" >/dev/null
+    timed_get warm large "${MG_URL[main]}/s3/$BUCKET/cold-large-0.bin" >/dev/null
+    timed_get warm large "http://127.0.0.1:$S3_PORT/$BUCKET/large.bin" "${sig[@]}" >/dev/null
+    for ((i = 1; i <= REPS; i++)); do
+        timed_get mg small "${MG_URL[main]}/s3/$BUCKET/cold-small-$i.bin" >>"$f"
+        timed_get direct small "http://127.0.0.1:$S3_PORT/$BUCKET/small.bin" "${sig[@]}" >>"$f"
+        timed_get mg large "${MG_URL[main]}/s3/$BUCKET/cold-large-$i.bin" >>"$f"
+        timed_get direct large "http://127.0.0.1:$S3_PORT/$BUCKET/large.bin" "${sig[@]}" >>"$f"
+    done
+    "${TOOLS[@]}" coldmiss "$f" | save b3
+}
+
+# rss_run NAME CACHE_TOML KEY [curl args]: a fresh mediagate, one 2 GiB GET, its RSS.
+rss_run() {
+    local name=$1 cache=$2 key=$3
+    shift 3
+    mg_config "$RUN/$name.toml" "$S3_PORT" "$cache"
+    start_mg "$name" "$RUN/$name.toml" || {
+        na "$name" "mediagate did not start"
+        return
+    }
+    local url="${MG_URL[$name]}/s3/$BUCKET/$key"
+    curl -s -o /dev/null --max-time 5 "${MG_URL[$name]}/s3/$BUCKET/small.bin" # warm the pools
+    sleep 0.5
+    "${TOOLS[@]}" rss-during "${MG_PID[$name]}" -- "${CLI[@]}" curl -s -o /dev/null "$@" \
+        -w '%{http_code} %{size_download} %{speed_download}' "$url" | save "$name"
+    stop "${MG_PID[$name]}"
+}
+
+bench4() {
+    header "4. peak RSS: 2 GiB streamed uncached, to a slow client, and cached in slices"
+    local off="" budget=""
+    if $CACHE_ON; then
+        off=$CACHE_OFF_TOML
+        budget=$CACHE_BUDGET
+    fi
+    rss_run b4_stream "$off" stream-2g.bin --max-time 120
+    rss_run b4_slow "$off" slow-2g.bin --limit-rate "$SLOW_RATE" --max-time "$SLOW_SECS"
+    if $CACHE_ON; then
+        rss_run b4_cache "$budget" cached-2g.bin --max-time 120
+    else
+        na b4_cache "no [cache] in this binary"
+    fi
+}
+
+# burst_run NAME URL RELAY: BURST concurrent GETs of a cold object, upstream requests counted at RELAY.
+burst_run() {
+    local name=$1 url=$2 relay=$3 b
+    "${TOOLS[@]}" stats "${RELAY_CTL[$relay]}" reset >/dev/null || {
+        na "$name" "relay not answering"
+        return
+    }
+    b=$("${CLI[@]}" "${TOOLS[@]}" burst "$url" "$BURST") || {
+        na "$name" "burst client failed"
+        return
+    }
+    sleep 0.5 # let background fills finish
+    python3 -c 'import json,sys; print(json.dumps({"burst": json.loads(sys.argv[1]), "relay": json.loads(sys.argv[2])}))' \
+        "$b" "$("${TOOLS[@]}" stats "${RELAY_CTL[$relay]}")" | save "$name"
+}
+
+bench5() {
+    header "5. $BURST concurrent requests for one cold object: upstream requests at a counting relay"
+    burst_run b5_mg "${MG_URL[relay]}/s3/$BUCKET/burst.bin" mg
+    burst_run b5_nginx "http://127.0.0.1:$NGX_SLICE/burst.bin" nginx
+    burst_run b5s_mg "${MG_URL[relay]}/s3/$BUCKET/burst-sliced.bin" mg
+    burst_run b5s_nginx "http://127.0.0.1:$NGX_SLICE/burst-sliced.bin" nginx
+}
+
+# seek_run NAME URL RELAY
+seek_run() {
+    local name=$1 url=$2 relay=$3 s
+    "${TOOLS[@]}" stats "${RELAY_CTL[$relay]}" reset >/dev/null || {
+        na "$name" "relay not answering"
+        return
+    }
+    s=$("${CLI[@]}" "${TOOLS[@]}" seeks "$url" $((1024 * 1024 * 1024)) "$SEEKS" "$SEEK_LEN" "$SEEK_SEED") || {
+        na "$name" "seek client failed"
+        return
+    }
+    python3 -c 'import json,sys; print(json.dumps({"seeks": json.loads(sys.argv[1]), "relay": json.loads(sys.argv[2])}))' \
+        "$s" "$("${TOOLS[@]}" stats "${RELAY_CTL[$relay]}")" | save "$name"
+}
+
+bench6() {
+    header "6. $SEEKS random seeks of 256 KiB into a cold 1 GiB object"
+    seek_run b6_mg "${MG_URL[relay]}/s3/$BUCKET/seek-1g.bin" mg
+    seek_run b6_nginx "http://127.0.0.1:$NGX_SLICE/seek-1g.bin" nginx
+}
+
+# ---------------------------------------------------------------- main
+report() {
+    header "results"
+    "${TOOLS[@]}" report "$RAW" "$OUT/results.md"
+    log "(also in $OUT/results.md; raw figures in $RAW)"
+}
+
+main() {
+    local t0=$SECONDS
+    RUN=$(mktemp -d -t mediagate-bench.XXXXXX)
+    : >"$RAW/meta.tsv"
+    meta started "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    meta mode "$($QUICK && echo "--quick: ${DUR} load runs, $REPS cold samples, $SEEKS seeks" || echo "full: ${DUR} load runs, $REPS cold samples, $SEEKS seeks")"
+    meta machine "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
+    meta pinning "$([[ "$PIN" == 1 ]] && echo "servers on CPU 0, clients on CPU 1 (taskset); nginx 1 worker" || echo "none; nginx worker_processes auto")"
+    meta access_log "$([[ "$ACCESS_LOG" == 1 ]] && echo "on for mediagate and nginx (to files)" || echo "off for both")"
+
+    header "setup"
+    ensure_debs nginx wrk curl || {
+        na setup "nginx/wrk could not be installed"
+        report
+        exit 1
+    }
+    install_s3s || {
+        na setup "s3s-fs could not be installed"
+        report
+        exit 1
+    }
+    if [[ -n "${MEDIAGATE_BIN:-}" ]]; then
+        MG=$MEDIAGATE_BIN
+    else
+        log "cargo build --release"
+        if ! cargo build --release 2>"$RUN/build.log"; then
+            tail -n 30 "$RUN/build.log" >&2
+            na setup "cargo build --release failed"
+            report
+            exit 1
+        fi
+        MG="$ROOT/target/release/mediagate"
+    fi
+    if [[ -n "${MEDIAGATE_BIN:-}" ]]; then
+        meta binary "$MG ($("$MG" --version 2>/dev/null), given by MEDIAGATE_BIN)"
+    else
+        meta binary "target/release/mediagate ($("$MG" --version 2>/dev/null), git $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo " + uncommitted changes in src/"))"
+    fi
+    make_data || {
+        na setup "the data files could not be created in $DATA"
+        report
+        exit 1
+    }
+
+    # Does this binary take [cache]? `check` on a local integration (no network).
+    CACHE_ON=false
+    CACHE_OFF_TOML=""
+    local probe="$RUN/probe.toml"
+    printf '[server]\nlisten = "127.0.0.1:0"\n\n%s\n\n[[integration]]\nname = "probe"\ntype = "local"\nroot = "%s"\nbuckets = ["%s"]\n' \
+        "$CACHE_MAIN" "$DATA/s3" "$BUCKET" >"$probe"
+    local why rc
+    why=$("$MG" check --config "$probe" 2>&1 >/dev/null)
+    rc=$?
+    case "$CACHE_MODE" in
+    0) meta cache "off (MEDIAGATE_BENCH_CACHE=0): pass-through figures" ;;
+    1)
+        CACHE_ON=true
+        meta cache "forced on (MEDIAGATE_BENCH_CACHE=1)"
+        ;;
+    *)
+        if ((rc == 0)); then
+            CACHE_ON=true
+            meta cache "[cache] accepted by \`mediagate check\`"
+        else
+            meta cache "[cache] not accepted by this binary ($(grep -m1 -i cache <<<"$why" | sed 's/^ *//' | cut -c1-160)): pass-through figures"
+        fi
+        ;;
+    esac
+    if $CACHE_ON; then
+        sed -i "/^\[cache\]/,/^$/d" "$probe"
+        printf '%s\n' "$CACHE_OFF" >>"$probe"
+        if "$MG" check --config "$probe" >/dev/null 2>&1; then
+            CACHE_OFF_TOML=$CACHE_OFF
+        else
+            meta cache_off "\`[cache] enabled = false\` not accepted: the 'uncached' stream of benchmark 4 ran with the default cache"
+        fi
+    fi
+
+    start_s3s || {
+        na setup "s3s-fs did not start"
+        report
+        exit 1
+    }
+    NGX_STATIC=$(free_port) NGX_CACHE=$(free_port) NGX_SLICE=$(free_port)
+    start_relay mg "$S3_PORT" || true
+    start_relay nginx "$NGX_STATIC" || true
+    start_nginx || {
+        na setup "nginx did not start"
+        report
+        exit 1
+    }
+
+    local main_cache=""
+    $CACHE_ON && main_cache=$CACHE_MAIN
+    mg_config "$RUN/main.toml" "$S3_PORT" "$main_cache"
+    mg_config "$RUN/relay.toml" "${RELAY_PORT[mg]:-1}" "$main_cache"
+    start_mg main "$RUN/main.toml" || {
+        na setup "mediagate did not start"
+        report
+        exit 1
+    }
+    [[ -n "${RELAY_PORT[mg]:-}" ]] && start_mg relay "$RUN/relay.toml"
+
+    # What the cache says on a second GET of the same object.
+    local verdict
+    curl -s -o /dev/null --max-time 5 "${MG_URL[main]}/s3/$BUCKET/small.bin"
+    verdict=$(curl -s -o /dev/null -D - --max-time 5 "${MG_URL[main]}/s3/$BUCKET/small.bin" | tr -d '\r' | sed -n 's/^[Cc]ache-[Ss]tatus: //p')
+    meta cache_verdict "second GET of small.bin: Cache-Status: ${verdict:-none}"
+    if [[ "$verdict" == *hit* ]]; then
+        meta cache_active yes
+    else
+        meta cache_active "no: the second GET was not a hit, so every figure below is pass-through (each request goes to s3s-fs)"
+    fi
+    log "setup done ($((SECONDS - t0)) s); cache: $($CACHE_ON && echo on || echo off), second GET: ${verdict:-no Cache-Status}"
+
+    local n
+    for n in 1 2 3 4 5 6; do
+        wants "$n" || continue
+        if [[ $n == 5 || $n == 6 ]] && [[ -z "${MG_URL[relay]:-}" || -z "${RELAY_CTL[nginx]:-}" ]]; then
+            na "b${n}_mg" "the counting relay or the relayed mediagate did not start"
+            continue
+        fi
+        "bench$n"
+    done
+    meta duration "$((SECONDS - t0)) s"
+    report
+}
+
+main "$@"
