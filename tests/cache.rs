@@ -1,0 +1,273 @@
+//! The cache, black-box, against the real S3 peer with a counting relay in
+//! front of it (one upstream connection per request: the relay's connection
+//! count is the number of storage requests mediagate made).
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use common::relay::{Fault, Relay};
+use common::{
+    CLIENT_TIMEOUT, MediaGate, S3Peer, config, get, get_streaming, head, pattern_bytes, s3_peer, sha256_hex,
+    unique_bucket,
+};
+use http::StatusCode;
+
+const KIB: usize = 1024;
+
+/// 64 KiB slices so that small test objects span several of them.
+/// `extra` may set `ttl` itself.
+fn cache_section(extra: &str) -> String {
+    let ttl = if extra.lines().any(|l| l.starts_with("ttl")) { "" } else { "ttl = \"1h\"\n" };
+    format!("[cache]\nmax_bytes = \"16MiB\"\nslice_bytes = \"64KiB\"\nmax_object_bytes = \"64KiB\"\n{ttl}{extra}\n")
+}
+
+/// No idle upstream connections: every storage request opens one, so the
+/// relay's count is the request count.
+/// A short read timeout ends stalled fills quickly.
+const ONE_REQUEST_PER_CONNECTION: &str = "[upstream]\npool_max_idle_per_host = 0\nread_timeout = \"2s\"\n";
+
+struct Setup {
+    s3: S3Peer,
+    bucket: String,
+    relay: Relay,
+    mg: MediaGate,
+}
+
+impl Setup {
+    fn url(&self, key: &str) -> String {
+        self.mg.path_url("s3", &self.bucket, key)
+    }
+
+    /// Storage requests made so far.
+    fn upstream_requests(&self) -> u64 {
+        self.relay.connections()
+    }
+}
+
+fn setup(tag: &str, objects: &[(&str, &[u8])], fault: Fault, cache_extra: &str) -> Option<Setup> {
+    let s3 = s3_peer()?;
+    let bucket = unique_bucket(tag);
+    s3.create_bucket(&bucket);
+    for (key, data) in objects {
+        s3.put(&bucket, key, data.to_vec());
+    }
+    let relay = Relay::start(s3.addr(), fault);
+    let integration = s3.integration_at("cached", "127.0.0.1", relay.addr().port(), &[&bucket], &s3.secret_key, "");
+    let cache = cache_section(cache_extra);
+    let mg = MediaGate::start(&config(&[&integration, ONE_REQUEST_PER_CONNECTION, &cache]));
+    Some(Setup { s3, bucket, relay, mg })
+}
+
+fn cache_status(r: &common::TestResponse) -> String {
+    r.header("cache-status").unwrap_or("").to_owned()
+}
+
+#[test]
+fn a_second_request_is_a_hit_served_without_asking_the_storage() {
+    let data = pattern_bytes(200 * KIB, 1);
+    let Some(t) = setup("hit", &[("a.bin", &data)], Fault::None, "") else { return };
+    let first = get(&t.url("a.bin"), &[]);
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body.as_ref(), &data[..]);
+    assert!(cache_status(&first).contains("fwd=miss"), "{}", cache_status(&first));
+    std::thread::sleep(Duration::from_millis(200)); // let the read-ahead fills land
+    let before = t.upstream_requests();
+    let second = get(&t.url("a.bin"), &[]);
+    assert_eq!(second.body.as_ref(), &data[..]);
+    assert!(cache_status(&second).starts_with("mediagate; hit"), "{}", cache_status(&second));
+    assert_eq!(t.upstream_requests(), before, "a hit must not reach the storage");
+    let h = head(&t.url("a.bin"), &[]);
+    assert!(cache_status(&h).starts_with("mediagate; hit"), "{}", cache_status(&h));
+    assert_eq!(t.upstream_requests(), before);
+}
+
+#[test]
+fn concurrent_misses_for_one_object_make_one_storage_request() {
+    let data = pattern_bytes(60 * KIB, 2);
+    let Some(t) = setup("coalesce", &[("one.bin", &data)], Fault::None, "") else { return };
+    let clients = 32;
+    let barrier = Arc::new(Barrier::new(clients));
+    let url = t.url("one.bin");
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (barrier, url) = (barrier.clone(), url.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                get(&url, &[])
+            })
+        })
+        .collect();
+    for h in handles {
+        let r = h.join().expect("client thread");
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(sha256_hex(&r.body), sha256_hex(&data));
+    }
+    assert_eq!(t.upstream_requests(), 1, "{clients} concurrent misses must make one storage request");
+}
+
+#[test]
+fn a_seek_into_a_cold_object_fetches_only_the_slices_it_needs() {
+    let data = pattern_bytes(1024 * KIB, 3); // 16 slices of 64 KiB
+    let Some(t) = setup("seek", &[("video.mp4", &data)], Fault::None, "") else { return };
+    let r = get(&t.url("video.mp4"), &[("range", "bytes=700000-700099")]);
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.body.as_ref(), &data[700_000..700_100]);
+    std::thread::sleep(Duration::from_millis(200));
+    let down = t.relay.bytes_down();
+    assert!(down < 3 * 64 * KIB as u64, "a 100-byte seek pulled {down} bytes from the storage");
+    assert!(t.upstream_requests() <= 2, "{} storage requests for one seek", t.upstream_requests());
+}
+
+#[test]
+fn the_first_byte_reaches_the_client_before_the_fill_completes() {
+    let data = pattern_bytes(64 * KIB, 4);
+    // The storage sends 16 KiB of the slice, then nothing: the client must
+    // already have bytes although the fill never finishes.
+    let Some(t) = setup("first-byte", &[("slow.bin", &data)], Fault::StallAfter(16 * KIB as u64 + 600), "") else {
+        return;
+    };
+    let (status, _, read, _) = get_streaming(&t.url("slow.bin"), &[]);
+    assert_eq!(status, StatusCode::OK);
+    // Whatever ends the body (the proxy's read timeout, or the harness's
+    // patience), it is never a clean end, and bytes arrived before it.
+    let err = read.expect_err("a stalled fill cannot end cleanly");
+    let got: u64 = err.rsplit("after ").next().and_then(|s| s.split(' ').next()?.parse().ok()).unwrap_or(0);
+    assert!(got > 0, "no byte reached the client before the fill stalled: {err}");
+    assert!(!err.starts_with(CLIENT_TIMEOUT) || got > 0);
+}
+
+#[test]
+fn a_fill_cut_by_the_storage_aborts_the_client_and_caches_nothing() {
+    let data = pattern_bytes(64 * KIB, 5);
+    let Some(t) = setup("cut-fill", &[("cut.bin", &data)], Fault::CutAfter(8 * KIB as u64), "") else { return };
+    let (status, _, read, _) = get_streaming(&t.url("cut.bin"), &[]);
+    assert_eq!(status, StatusCode::OK);
+    assert!(read.is_err(), "a cut fill must abort the client body, got {read:?}");
+    let before = t.upstream_requests();
+    let (_, headers, read, _) = get_streaming(&t.url("cut.bin"), &[]);
+    assert!(read.is_err());
+    let status = headers.get("cache-status").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(!status.contains("hit"), "a failed fill was cached: {status}");
+    assert!(t.upstream_requests() > before, "the second request must go to the storage again");
+}
+
+#[test]
+fn an_object_replaced_between_two_slice_reads_is_never_served_mixed() {
+    let old = pattern_bytes(256 * KIB, 6);
+    let new = pattern_bytes(256 * KIB, 7);
+    let Some(t) = setup("replaced", &[("v.mp4", &old)], Fault::None, "") else { return };
+    // Only the first slice gets cached.
+    let r = get(&t.url("v.mp4"), &[("range", "bytes=0-999")]);
+    assert_eq!(r.body.as_ref(), &old[..1000]);
+    std::thread::sleep(Duration::from_millis(200));
+    t.s3.put(&t.bucket, "v.mp4", new.clone());
+    // Slice 0 is cached (old), slice 3 must come from the storage (new):
+    // the proxy must refuse to stitch them.
+    let (status, _, read, sha) = get_streaming(&t.url("v.mp4"), &[]);
+    assert_eq!(status, StatusCode::OK);
+    match read {
+        Ok(_) => assert!(sha == sha256_hex(&old) || sha == sha256_hex(&new), "a clean body mixing two versions"),
+        Err(e) => assert!(!e.starts_with(CLIENT_TIMEOUT), "neither ended nor aborted: {e}"),
+    }
+    // The next request sees the new version whole.
+    let again = get(&t.url("v.mp4"), &[]);
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(sha256_hex(&again.body), sha256_hex(&new));
+}
+
+#[test]
+fn an_entry_older_than_the_ttl_is_revalidated_and_a_change_is_seen() {
+    let old = pattern_bytes(10 * KIB, 8);
+    let new = pattern_bytes(10 * KIB, 9);
+    let Some(t) = setup("ttl", &[("t.jpg", &old)], Fault::None, "ttl = \"1s\"") else { return };
+    assert_eq!(get(&t.url("t.jpg"), &[]).body.as_ref(), &old[..]);
+    let fresh = get(&t.url("t.jpg"), &[]);
+    assert!(cache_status(&fresh).starts_with("mediagate; hit"), "{}", cache_status(&fresh));
+    t.s3.put(&t.bucket, "t.jpg", new.clone());
+    std::thread::sleep(Duration::from_millis(1200));
+    let stale = get(&t.url("t.jpg"), &[]);
+    assert!(cache_status(&stale).contains("fwd=stale"), "{}", cache_status(&stale));
+    assert_eq!(stale.body.as_ref(), &new[..], "a changed object must be served new after revalidation");
+}
+
+#[test]
+fn an_unchanged_entry_revalidates_without_reading_the_body_again() {
+    let data = pattern_bytes(50 * KIB, 10);
+    let Some(t) = setup("reval", &[("same.bin", &data)], Fault::None, "ttl = \"1s\"") else { return };
+    get(&t.url("same.bin"), &[]);
+    std::thread::sleep(Duration::from_millis(1200));
+    let down = t.relay.bytes_down();
+    let r = get(&t.url("same.bin"), &[]);
+    assert_eq!(r.body.as_ref(), &data[..]);
+    assert!(cache_status(&r).contains("fwd=stale"), "{}", cache_status(&r));
+    let fetched = t.relay.bytes_down() - down;
+    assert!(fetched < 4 * KIB as u64, "revalidating an unchanged object read {fetched} bytes");
+}
+
+#[test]
+fn a_404_is_remembered_only_when_negative_caching_is_on() {
+    let Some(t) = setup("neg", &[], Fault::None, "negative_ttl = \"1m\"") else { return };
+    assert_eq!(get(&t.url("missing.bin"), &[]).status, StatusCode::NOT_FOUND);
+    let before = t.upstream_requests();
+    assert_eq!(get(&t.url("missing.bin"), &[]).status, StatusCode::NOT_FOUND);
+    assert_eq!(t.upstream_requests(), before, "a remembered 404 must not ask the storage");
+
+    let Some(off) = setup("neg-off", &[], Fault::None, "") else { return };
+    get(&off.url("missing.bin"), &[]);
+    let before = off.upstream_requests();
+    assert_eq!(get(&off.url("missing.bin"), &[]).status, StatusCode::NOT_FOUND);
+    assert!(off.upstream_requests() > before, "without negative_ttl every 404 asks the storage");
+}
+
+#[test]
+fn ranges_preconditions_and_multipart_answer_the_same_from_the_cache_as_on_a_miss() {
+    let data = pattern_bytes(300 * KIB, 11);
+    let Some(t) = setup("rfc", &[("r.bin", &data)], Fault::None, "") else { return };
+    let url = t.url("r.bin");
+    let etag = head(&url, &[]).header("etag").expect("etag").to_owned();
+    let cases: Vec<(Vec<(&str, &str)>, u16)> = vec![
+        (vec![("range", "bytes=0-99")], 206),
+        (vec![("range", "bytes=100000-")], 206),
+        (vec![("range", "bytes=-70000")], 206),
+        (vec![("range", "bytes=65530-65545")], 206),
+        (vec![("range", "bytes=400000-")], 416),
+        (vec![("range", "bytes=0-9,200000-200009")], 206),
+        (vec![("if-none-match", &etag)], 304),
+        (vec![("if-match", "\"nope\"")], 412),
+        (vec![("range", "bytes=0-9"), ("if-range", "\"nope\"")], 200),
+        (vec![("range", "bytes=0-9"), ("if-range", &etag)], 206),
+    ];
+    for (headers, status) in &cases {
+        let miss = get(&url, headers);
+        let hit = get(&url, headers);
+        assert_eq!(miss.status.as_u16(), *status, "{headers:?} on a miss: {}", miss.describe());
+        assert_eq!(hit.status.as_u16(), *status, "{headers:?} from the cache: {}", hit.describe());
+        assert_eq!(miss.body, hit.body, "{headers:?}");
+        for name in ["content-range", "content-length", "etag", "content-type"] {
+            assert_eq!(miss.header(name), hit.header(name), "{headers:?}: {name}");
+        }
+    }
+    let r = get(&url, &[("range", "bytes=65530-65545")]);
+    assert_eq!(r.body.as_ref(), &data[65530..65546], "a range across a slice boundary");
+    let r = get(&url, &[("range", "bytes=-70000")]);
+    assert_eq!(r.body.as_ref(), &data[data.len() - 70000..]);
+}
+
+#[test]
+fn a_stale_entry_is_served_when_the_storage_fails_within_stale_if_error() {
+    let data = pattern_bytes(20 * KIB, 12);
+    let extra = "ttl = \"1s\"\nstale_if_error = \"1h\"";
+    let Some(t) = setup("stale-if-error", &[("s.png", &data)], Fault::None, extra) else { return };
+    assert_eq!(get(&t.url("s.png"), &[]).status, StatusCode::OK);
+    std::thread::sleep(Duration::from_millis(200));
+    let Setup { s3, bucket, relay, mg } = t;
+    drop(relay); // the storage is now unreachable
+    std::thread::sleep(Duration::from_millis(1200));
+    let r = get(&mg.path_url("s3", &bucket, "s.png"), &[]);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), &data[..]);
+    assert!(cache_status(&r).contains("detail=stale-if-error"), "{}", cache_status(&r));
+    drop(s3);
+}
