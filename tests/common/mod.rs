@@ -556,7 +556,7 @@ pub fn local_integration(name: &str, root: &Path, buckets: &[&str]) -> String {
 /// One running `mediagate serve` process, killed on drop.
 pub struct MediaGate {
     child: Child,
-    /// `http://127.0.0.1:P`, from the `mediagate listening on` line.
+    /// `http://127.0.0.1:P` (`https://` with TLS), from the `mediagate listening on` line.
     pub base_url: String,
     pub addr: SocketAddr,
     /// The config file it was started with.
@@ -639,6 +639,7 @@ impl MediaGate {
                         let url = url.trim().trim_end_matches('/').to_owned();
                         let addr = url
                             .strip_prefix("http://")
+                            .or_else(|| url.strip_prefix("https://"))
                             .and_then(|a| a.parse::<SocketAddr>().ok())
                             .unwrap_or_else(|| panic!("cannot read the address in {line:?}"));
                         return Ok(MediaGate {
