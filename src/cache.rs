@@ -234,8 +234,12 @@ impl Cache {
             });
         }
         let span = span.unwrap_or(ByteSpan { start: 0, end: 0 });
-        if verdict.hit && !t.all_cached(&entry, span) {
-            verdict = Verdict { hit: false, fwd: Some("partial"), ..verdict };
+        if verdict.hit {
+            let (cached, needed) = t.cached_slices(&entry, span);
+            if cached < needed {
+                let fwd = if cached == 0 { "miss" } else { "partial" };
+                verdict = Verdict { hit: false, fwd: Some(fwd), stored: true, ttl: None, ..verdict };
+            }
         }
         match verdict.fwd {
             None => add(&self.inner.stats.hits, 1),
@@ -476,9 +480,13 @@ impl Target {
         Key::Slice(self.obj.clone(), validator.clone(), index)
     }
 
-    fn all_cached(&self, entry: &MetaEntry, span: ByteSpan) -> bool {
+    /// How many of the slices under `span` are cached, and how many there are.
+    fn cached_slices(&self, entry: &MetaEntry, span: ByteSpan) -> (u64, u64) {
         let g = self.slice_bytes();
-        (span.start / g..=span.end / g).all(|k| self.inner.store.contains_key(&self.slice_key(&entry.validator, k)))
+        let indices = span.start / g..=span.end / g;
+        let needed = indices.clone().count() as u64;
+        let cached = indices.filter(|&k| self.inner.store.contains_key(&self.slice_key(&entry.validator, k))).count();
+        (cached as u64, needed)
     }
 
     /// The fill of slice `index`: the running one (joined: `true`), or a new
