@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, clippy, and all tests, the
 # integration tests against real storage peers (s3s-fs for S3, Azurite for
-# Azure Blob) that this script installs if missing and starts on free ports.
+# Azure Blob) that this script installs if missing and starts on free ports,
+# and the browser tests (Debian's chromium and ffmpeg, playwright-core).
 #
 #   scripts/test.sh                       # fmt, clippy, every test
 #   scripts/test.sh cargo test --test s3  # any command, with the peers up and the env set
 #
 # Environment:
 #   MEDIAGATE_PEERS   where the peers are installed (default ~/.cache/mediagate/peers)
+#                     (also playwright-core, for the headless-chromium tests)
 #   CI=true           a peer that cannot be installed or started is a failure, not a skip
 #   MEDIAGATE_TEST_S3_ENDPOINT (+ _ACCESS_KEY, _SECRET_KEY, _REGION, _VHOST_DOMAIN)
 #   MEDIAGATE_TEST_AZURE_URL (+ _ACCOUNT, _KEY)
@@ -126,6 +128,33 @@ install_azurite() {
     [[ -f "$AZURITE_MAIN" ]]
 }
 
+# Browser tests: Debian's chromium, ffmpeg (ffprobe), openssl (test
+# certificates), and playwright-core from npm (no browser download: it drives
+# the Debian chromium).
+PLAYWRIGHT_VERSION="1.65.1"
+PLAYWRIGHT_DIR="$PEERS/playwright/node_modules/playwright-core"
+playwright_installed_version() {
+    [[ -f "$PLAYWRIGHT_DIR/package.json" ]] || return 0
+    sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$PLAYWRIGHT_DIR/package.json" | head -n1
+}
+install_browser_tools() {
+    ensure_debs chromium ffmpeg openssl fonts-liberation || return 1
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        ensure_debs nodejs npm || return 1
+    fi
+    if [[ "$(playwright_installed_version)" != "$PLAYWRIGHT_VERSION" ]]; then
+        header "installing playwright-core $PLAYWRIGHT_VERSION into $PEERS/playwright"
+        mkdir -p "$PEERS/playwright"
+        (cd "$PEERS/playwright" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund \
+            --loglevel=error "playwright-core@$PLAYWRIGHT_VERSION") || return 1
+    fi
+    command -v chromium >/dev/null && command -v ffprobe >/dev/null && [[ -f "$PLAYWRIGHT_DIR/index.mjs" ]] || return 1
+    export MEDIAGATE_TEST_CHROMIUM="$(command -v chromium)"
+    export MEDIAGATE_TEST_FFPROBE="$(command -v ffprobe)"
+    export MEDIAGATE_TEST_PLAYWRIGHT="$PLAYWRIGHT_DIR"
+    log "browser tests: $("$MEDIAGATE_TEST_CHROMIUM" --version 2>/dev/null), playwright-core $PLAYWRIGHT_VERSION, $(ffprobe -version | head -n1 | cut -d' ' -f1-3)"
+}
+
 # ---------------------------------------------------------------- servers
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -222,8 +251,7 @@ main() {
         log "FATAL: rustfmt/clippy are not available"
         exit 1
     }
-    # Debian packages the tests need go here, e.g. `ensure_debs ffmpeg`.
-    # (None so far.)
+    install_browser_tools || peer_missing "chromium, ffmpeg, openssl or playwright-core could not be installed"
 
     if [[ -n "${MEDIAGATE_TEST_S3_ENDPOINT:-}" ]]; then
         log "S3: using the given server $MEDIAGATE_TEST_S3_ENDPOINT"
