@@ -2378,6 +2378,7 @@ mod tests {
         let value = match name {
             "AZURITE_ACCOUNT_KEY" => "a2V5",
             "AZURE_MEDIA_SAS" => "sv=2022-11-02&sig=abc",
+            "MEDIAGATE_URL_KEY" => "an-example-url-signing-key",
             _ => "fake-value",
         };
         Some(value.to_string())
@@ -2391,6 +2392,9 @@ mod tests {
         let names: Vec<&str> = config.integrations.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["minio-share", "aws", "gcs", "azure-media", "azurite", "demo"]);
         assert_eq!(config.server.public_base_url.as_deref(), Some("https://media.example.com"));
+        assert_eq!(config.auth.mode, AuthMode::SignedUrl);
+        assert_eq!(config.auth.keys[0].id, "k1");
+        assert_eq!(config.cors.allowed_origins, ["https://app.example.com"]);
     }
 
     #[test]
@@ -2399,7 +2403,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let err = parse(&text, &path, &|_| None).expect_err("variables are unset");
         let missing = err.problems.iter().filter(|p| p.contains("is not set")).count();
-        assert_eq!(missing, 5, "{err}");
+        assert_eq!(missing, 6, "{err}");
     }
 
     #[test]
