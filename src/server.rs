@@ -112,7 +112,7 @@ pub async fn serve(
                                 drop(permit);
                             });
                         }
-                        Err(_) => answer_overloaded(stream, peer, &overload_slots),
+                        Err(_) => answer_overloaded(stream, peer, &overload_slots, acceptor.clone()),
                     }
                 }
                 Err(e) => {
@@ -222,8 +222,14 @@ fn http_builder(cfg: &ServerConfig) -> auto::Builder<TokioExecutor> {
 }
 
 /// Past the connection limit: read one request and answer `503 overloaded`
-/// with `Connection: close`; past [`OVERLOAD_ANSWERS`] too, close at once.
-fn answer_overloaded(stream: TcpStream, peer: SocketAddr, overload_slots: &Arc<Semaphore>) {
+/// with `Connection: close` (over TLS too, after the handshake, in HTTP/1.1
+/// or HTTP/2 as ALPN chose); past [`OVERLOAD_ANSWERS`] too, close at once.
+fn answer_overloaded(
+    stream: TcpStream,
+    peer: SocketAddr,
+    overload_slots: &Arc<Semaphore>,
+    acceptor: Option<TlsAcceptor>,
+) {
     let Ok(permit) = overload_slots.clone().try_acquire_owned() else {
         tracing::debug!(%peer, "connection limit reached; closing");
         return;
@@ -235,10 +241,26 @@ fn answer_overloaded(stream: TcpStream, peer: SocketAddr, overload_slots: &Arc<S
             let err = Error::new(Kind::Overloaded, "mediagate has reached its connection limit; retry shortly");
             Ok::<_, Infallible>(err.into_response(head))
         });
-        let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(2)).keep_alive(false);
-        let conn = http1.serve_connection(TokioIo::new(stream), svc);
-        let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        let answer = async move {
+            match acceptor {
+                None => {
+                    let mut http1 = hyper::server::conn::http1::Builder::new();
+                    http1.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(2)).keep_alive(false);
+                    let _ = http1.serve_connection(TokioIo::new(stream), svc).await;
+                }
+                Some(acceptor) => {
+                    let Ok(tls) = acceptor.accept(stream).await else { return };
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(2))
+                        .keep_alive(false);
+                    let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), answer).await;
         drop(permit);
     });
 }

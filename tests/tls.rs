@@ -276,3 +276,25 @@ fn a_key_that_does_not_match_the_certificate_stops_start_up_with_a_clear_message
     let err = MediaGate::try_start(&config(&[&server])).err().expect("a file without a certificate must not start");
     assert!(err.contains("no CERTIFICATE"), "{err}");
 }
+
+#[test]
+fn past_the_connection_limit_an_https_client_gets_a_503_it_can_read() {
+    let Some(openssl) = openssl() else { return };
+    let certs = tempfile::tempdir().unwrap();
+    make_cert(openssl, certs.path(), "server", "busy");
+    let root = media();
+    let server = tls_server(certs.path(), "server", "max_connections = 1\n");
+    let mg = MediaGate::start(&config(&[&server, &local_integration("f", root.path(), &["b"])]));
+    // One connection that holds the only slot (it has not even shaken hands yet).
+    let _holder = std::net::TcpStream::connect(mg.addr).unwrap();
+    let mut seen = None;
+    let answered = common::wait_until(Duration::from_secs(10), || {
+        let got = https_get(&mg, "/local/b/a.bin", &[b"h2", b"http/1.1"]);
+        let busy = got.status == StatusCode::SERVICE_UNAVAILABLE;
+        seen = Some(got.status);
+        busy
+    });
+    assert!(answered, "expected 503 overloaded over TLS, got {seen:?}");
+    let h1 = https_get(&mg, "/local/b/a.bin", &[b"http/1.1"]);
+    assert_eq!(h1.status, StatusCode::SERVICE_UNAVAILABLE);
+}
