@@ -23,6 +23,7 @@
 #   MEDIAGATE_BENCH_ACCESS_LOG  1 (default): mediagate and nginx both write their access log
 #                            (to files under the run dir); 0: both off (RUST_LOG=warn, access_log off)
 #   MEDIAGATE_BENCH_DATA     where the data files live (default target/bench-data)
+#   MEDIAGATE_BENCH_SLICE_MIB  slice size in MiB for mediagate's [cache] and nginx's `slice` (default 1)
 #   MEDIAGATE_BENCH_ONLY     space-separated benchmark numbers to run, e.g. "1 2" (default: all)
 #   MEDIAGATE_PEERS          where s3s-fs is installed (default ~/.cache/mediagate/peers)
 set -uo pipefail
@@ -46,9 +47,9 @@ for arg in "$@"; do
 done
 
 if $QUICK; then
-    DUR=3s WARM=0 REPS=3 SEEKS=20 SLOW_SECS=2
+    DUR=3s WARM=0 REPS=3 SMALL_REPS=5 SEEKS=20 SLOW_SECS=2
 else
-    DUR=10s WARM=1 REPS=5 SEEKS=50 SLOW_SECS=4
+    DUR=10s WARM=1 REPS=5 SMALL_REPS=15 SEEKS=50 SLOW_SECS=4
 fi
 WRK_CONNS=64       # benchmark 1
 WRK_CONNS_LARGE=4  # benchmark 2
@@ -57,18 +58,20 @@ SEEK_LEN=262144    # benchmark 6: 256 KiB per seek
 SEEK_SEED=3        # the same offsets for mediagate and nginx
 SLOW_RATE=50M      # benchmark 4: the slow client's rate (curl --limit-rate)
 
-# The [cache] sections, written only when the binary accepts them. Slices of
-# 1 MiB match nginx's `slice 1m`, so that benchmark 6 compares like with like.
-CACHE_MAIN='[cache]
-max_bytes = "1GiB"
-max_object_bytes = "1MiB"
-slice_bytes = "1MiB"
-ttl = "5m"'
-CACHE_BUDGET='[cache]
-max_bytes = "256MiB"
-max_object_bytes = "1MiB"
-slice_bytes = "1MiB"
-ttl = "5m"'
+# The [cache] sections, written only when the binary accepts them. The slice
+# size is also nginx's `slice` (default 1 MiB both), so that benchmarks 5 and
+# 6 compare like with like; objects up to one slice are kept whole.
+SLICE_MIB="${MEDIAGATE_BENCH_SLICE_MIB:-1}"
+CACHE_MAIN="[cache]
+max_bytes = \"1GiB\"
+max_object_bytes = \"${SLICE_MIB}MiB\"
+slice_bytes = \"${SLICE_MIB}MiB\"
+ttl = \"5m\""
+CACHE_BUDGET="[cache]
+max_bytes = \"256MiB\"
+max_object_bytes = \"${SLICE_MIB}MiB\"
+slice_bytes = \"${SLICE_MIB}MiB\"
+ttl = \"5m\""
 CACHE_OFF='[cache]
 enabled = false'
 
@@ -273,11 +276,11 @@ http {
             add_header Cache-Status "nginx; \$upstream_cache_status";
         }
     }
-    # proxy_cache + slice 1m with cache lock, through the counting relay to the static server.
+    # proxy_cache + slice with cache lock, through the counting relay to the static server.
     server {
         listen 127.0.0.1:$NGX_SLICE;
         location / {
-            slice 1m;
+            slice ${SLICE_MIB}m;
             proxy_cache slices;
             proxy_cache_key \$uri\$slice_range;
             proxy_set_header Range \$slice_range;
@@ -380,9 +383,9 @@ make_data() {
     link cached-2g.bin stream-2g.bin
     link slow-2g.bin stream-2g.bin
     local i
-    for ((i = 0; i <= 5; i++)); do
+    for ((i = 0; i <= 15; i++)); do
         link "cold-small-$i.bin" small.bin
-        link "cold-large-$i.bin" large.bin
+        ((i <= 5)) && link "cold-large-$i.bin" large.bin
     done
     # s3s-fs computes the MD5 of the whole file on every GET of a file it did
     # not write itself (1 GiB: seconds per request); give it the ETag it
@@ -450,7 +453,7 @@ timed_get() {
 }
 
 bench3() {
-    header "3. cold miss through mediagate vs straight from s3s-fs ($REPS each, alternating)"
+    header "3. cold miss through mediagate vs straight from s3s-fs ($SMALL_REPS x 16 KiB, $REPS x 64 MiB each, alternating)"
     local i f="$RAW/b3.txt" sig=(--aws-sigv4 "aws:amz:us-east-1:s3" -u "$S3_ACCESS_KEY:$S3_SECRET_KEY"
         -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
     : >"$f"
@@ -460,9 +463,11 @@ bench3() {
     timed_get warm small "http://127.0.0.1:$S3_PORT/$BUCKET/small.bin" "${sig[@]}" >/dev/null
     timed_get warm large "${MG_URL[main]}/s3/$BUCKET/cold-large-0.bin" >/dev/null
     timed_get warm large "http://127.0.0.1:$S3_PORT/$BUCKET/large.bin" "${sig[@]}" >/dev/null
-    for ((i = 1; i <= REPS; i++)); do
+    for ((i = 1; i <= SMALL_REPS; i++)); do
         timed_get mg small "${MG_URL[main]}/s3/$BUCKET/cold-small-$i.bin" >>"$f"
         timed_get direct small "http://127.0.0.1:$S3_PORT/$BUCKET/small.bin" "${sig[@]}" >>"$f"
+    done
+    for ((i = 1; i <= REPS; i++)); do
         timed_get mg large "${MG_URL[main]}/s3/$BUCKET/cold-large-$i.bin" >>"$f"
         timed_get direct large "http://127.0.0.1:$S3_PORT/$BUCKET/large.bin" "${sig[@]}" >>"$f"
     done
@@ -562,6 +567,8 @@ main() {
     meta mode "$($QUICK && echo "--quick: ${DUR} load runs, $REPS cold samples, $SEEKS seeks" || echo "full: ${DUR} load runs, $REPS cold samples, $SEEKS seeks")"
     meta machine "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
     meta pinning "$([[ "$PIN" == 1 ]] && echo "servers on CPU 0, clients on CPU 1 (taskset); nginx 1 worker" || echo "none; nginx worker_processes auto")"
+    meta slice "${SLICE_MIB} MiB (mediagate slice_bytes and max_object_bytes when [cache] is on; nginx slice)"
+    printf '{"slice_mib": %s}\n' "$SLICE_MIB" >"$RAW/params.json"
     meta access_log "$([[ "$ACCESS_LOG" == 1 ]] && echo "on for mediagate and nginx (to files)" || echo "off for both")"
 
     header "setup"

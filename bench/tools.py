@@ -410,7 +410,13 @@ def report(raw, md):
             verdict(value <= limit))
 
     # 5. concurrent cold requests
-    for prefix, label, target in (("b5", "1 MB object (whole)", 1), ("b5s", "8 MiB object (8 slices of 1 MiB)", 8)):
+    try:
+        slice_mib = json.load(open(os.path.join(raw, "params.json")))["slice_mib"]
+    except (OSError, ValueError, KeyError):
+        slice_mib = 1
+    n_slices = -(-8 // slice_mib)
+    for prefix, label, target in (("b5", "1 MB object (whole)", 1),
+                                  ("b5s", f"8 MiB object ({n_slices} slice{'s' if n_slices > 1 else ''} of {slice_mib} MiB)", n_slices)):
         cells = []
         for who in ("mg", "nginx"):
             d, why = load(f"{prefix}_{who}")
