@@ -67,8 +67,8 @@ fn has_demo_bucket(registry: &Registry) -> bool {
 fn gallery() -> String {
     let mut out = String::from(
         "<p>The files of <code>examples/media/demo/</code>, each loaded from this mediagate through the \
-         <code>local</code> integration <code>demo</code>. Seek in a video: every jump is a <code>Range</code> \
-         request answered with <code>206 Partial Content</code>.</p>\n<div class=\"grid\">\n",
+         <code>local</code> integration <code>demo</code>. Seek in a video: a jump past what is buffered is a \
+         <code>Range</code> request, answered with <code>206 Partial Content</code>.</p>\n<div class=\"grid\">\n",
     );
     for (key, kind, what) in ITEMS {
         let loc = Locator { scheme: Scheme::Local, account: None, bucket: BUCKET.into(), key: key.into() };
