@@ -60,7 +60,16 @@ pub async fn serve(path: &Path) -> ExitCode {
 /// `mediagate check`: validate, then connection-test every integration;
 /// one line per integration on standard output, non-zero exit on any failure.
 pub async fn check(path: &Path) -> ExitCode {
-    let Some((_config, registry)) = load(path) else { return ExitCode::from(EXIT_CONFIG) };
+    let Some((config, registry)) = load(path) else { return ExitCode::from(EXIT_CONFIG) };
+    if let Some(files) = &config.server.tls {
+        match crate::tls::CertStore::load(files) {
+            Ok(_) => println!("ok   tls: {} and {} load and match", files.cert.display(), files.key.display()),
+            Err(e) => {
+                report(&[format!("{}: [server] {e}", path.display())]);
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
     let tests = registry.all().iter().map(|i| async move {
         let result = tokio::time::timeout(Duration::from_secs(20), i.test_connection()).await;
         (i, result)
