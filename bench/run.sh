@@ -2,8 +2,8 @@
 # The benchmark suite of issue 3: mediagate side by side with nginx and with
 # the storage peer (s3s-fs), on this machine, over loopback. One command:
 #
-#   bench/run.sh            # every benchmark, 10 s load runs (about 3-4 minutes)
-#   bench/run.sh --quick    # the same with 3 s load runs and fewer samples (about 1.5 minutes)
+#   bench/run.sh            # every benchmark; load runs of 3 rounds x 5 s per target (about 5 minutes)
+#   bench/run.sh --quick    # 1 round of 3 s per target, fewer samples (about 1.5 minutes)
 #
 # It installs what is missing (nginx and wrk from Debian, s3s-fs as
 # scripts/test.sh does), builds mediagate with `cargo build --release`,
@@ -47,9 +47,9 @@ for arg in "$@"; do
 done
 
 if $QUICK; then
-    DUR=3s WARM=0 REPS=3 SMALL_REPS=5 SEEKS=20 SLOW_SECS=2
+    DUR=3s ROUNDS=1 WARM=0 REPS=3 SMALL_REPS=5 SEEKS=20 SLOW_SECS=2
 else
-    DUR=10s WARM=1 REPS=5 SMALL_REPS=15 SEEKS=50 SLOW_SECS=4
+    DUR=5s ROUNDS=3 WARM=1 REPS=5 SMALL_REPS=15 SEEKS=50 SLOW_SECS=4
 fi
 WRK_CONNS=64       # benchmark 1
 WRK_CONNS_LARGE=4  # benchmark 2
@@ -414,33 +414,45 @@ save() {
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$RAW/meta.tsv"; }
 
 # ---------------------------------------------------------------- benchmarks
-# run_wrk NAME URL CONNS [DUR]: a warm-up run (discarded), then the measured run.
-run_wrk() {
-    local name=$1 url=$2 conns=$3 dur=${4:-$DUR}
-    local threads=1
+# wrk_rounds CONNS NAME=URL...: ROUNDS rounds; in each, every target in turn
+# (so that a change in the machine's load hits them all alike); each figure
+# is the median over the rounds. One warm-up run per target first (discarded).
+wrk_rounds() {
+    local conns=$1 threads=1 r spec name url files
+    shift
     [[ "$PIN" == 1 ]] || threads=2
-    curl -s -o /dev/null --max-time 30 "$url" # fills a cache
-    if ((WARM)); then
-        timeout 30 "${CLI[@]}" wrk -t"$threads" -c"$conns" -d2s "$url" >/dev/null 2>&1
-    fi
-    if ! timeout 120 "${CLI[@]}" wrk -t"$threads" -c"$conns" -d"$dur" --latency "$url" >"$RAW/$name.wrk" 2>&1; then
-        na "$name" "wrk failed: $(tail -n1 "$RAW/$name.wrk")"
-        return
-    fi
-    "${TOOLS[@]}" wrk "$RAW/$name.wrk" | save "$name"
+    for spec in "$@"; do
+        url=${spec#*=}
+        curl -s -o /dev/null --max-time 30 "$url" # fills a cache
+        if ((WARM)); then
+            timeout 30 "${CLI[@]}" wrk -t"$threads" -c"$conns" -d2s "$url" >/dev/null 2>&1
+        fi
+    done
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for spec in "$@"; do
+            name=${spec%%=*} url=${spec#*=}
+            timeout 120 "${CLI[@]}" wrk -t"$threads" -c"$conns" -d"$DUR" --latency "$url" >"$RAW/$name.r$r.wrk" 2>&1 ||
+                log "wrk failed for $name (round $r): $(tail -n1 "$RAW/$name.r$r.wrk")"
+        done
+    done
+    for spec in "$@"; do
+        name=${spec%%=*}
+        files=()
+        for ((r = 1; r <= ROUNDS; r++)); do files+=("$RAW/$name.r$r.wrk"); done
+        "${TOOLS[@]}" wrk "${files[@]}" | save "$name"
+    done
 }
 
 bench1() {
-    header "1. cache-hit small object (16 KiB), $WRK_CONNS connections, $DUR"
-    run_wrk b1_mg "${MG_URL[main]}/s3/$BUCKET/small.bin" "$WRK_CONNS"
-    run_wrk b1_static "http://127.0.0.1:$NGX_STATIC/small.bin" "$WRK_CONNS"
-    run_wrk b1_pcache "http://127.0.0.1:$NGX_CACHE/small.bin" "$WRK_CONNS"
+    header "1. cache-hit small object (16 KiB), $WRK_CONNS connections, $ROUNDS x $DUR each"
+    wrk_rounds "$WRK_CONNS" "b1_mg=${MG_URL[main]}/s3/$BUCKET/small.bin" \
+        "b1_static=http://127.0.0.1:$NGX_STATIC/small.bin" "b1_pcache=http://127.0.0.1:$NGX_CACHE/small.bin"
 }
 
 bench2() {
-    header "2. cache-hit large object (64 MiB), $WRK_CONNS_LARGE connections, $DUR"
-    run_wrk b2_mg "${MG_URL[main]}/s3/$BUCKET/large.bin" "$WRK_CONNS_LARGE"
-    run_wrk b2_static "http://127.0.0.1:$NGX_STATIC/large.bin" "$WRK_CONNS_LARGE"
+    header "2. cache-hit large object (64 MiB), $WRK_CONNS_LARGE connections, $ROUNDS x $DUR each"
+    wrk_rounds "$WRK_CONNS_LARGE" "b2_mg=${MG_URL[main]}/s3/$BUCKET/large.bin" \
+        "b2_static=http://127.0.0.1:$NGX_STATIC/large.bin"
 }
 
 # timed_get WHO SIZE URL [curl args]: one line "WHO SIZE ttfb total bytes status".
@@ -564,7 +576,7 @@ main() {
     RUN=$(mktemp -d -t mediagate-bench.XXXXXX)
     : >"$RAW/meta.tsv"
     meta started "$(date -u '+%Y-%m-%d %H:%M UTC')"
-    meta mode "$($QUICK && echo "--quick: ${DUR} load runs, $REPS cold samples, $SEEKS seeks" || echo "full: ${DUR} load runs, $REPS cold samples, $SEEKS seeks")"
+    meta mode "$($QUICK && echo "--quick" || echo "full"): wrk $ROUNDS round(s) x $DUR per target (median), cold samples $SMALL_REPS x 16 KiB + $REPS x 64 MiB, $SEEKS seeks"
     meta machine "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
     meta pinning "$([[ "$PIN" == 1 ]] && echo "servers on CPU 0, clients on CPU 1 (taskset); nginx 1 worker" || echo "none; nginx worker_processes auto")"
     meta slice "${SLICE_MIB} MiB (mediagate slice_bytes and max_object_bytes when [cache] is on; nginx slice)"

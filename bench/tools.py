@@ -4,7 +4,7 @@
     tools.py burst URL N                     N requests at once (all connected first, then sent together)
     tools.py seeks URL SIZE COUNT LEN SEED   COUNT Range requests of LEN bytes at random offsets, one at a time
     tools.py rss-during PID -- CMD...        runs CMD, samples PID's VmRSS meanwhile; idle, peak, VmHWM
-    tools.py wrk FILE                        parses wrk --latency output: req/s, p50/p99 latency, bytes/s
+    tools.py wrk FILE...                     parses wrk --latency outputs (rounds): medians of req/s, p50/p99, bytes/s
     tools.py stats CONTROL_URL [reset]       a count_relay's counters (POST /reset with `reset`)
     tools.py etags S3ROOT BUCKET             writes s3s-fs's stored ETag for every file (so GETs do not hash)
     tools.py coldmiss FILE                   medians of the cold-miss samples run.sh wrote
@@ -202,8 +202,7 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 BYTES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 
-def wrk(path):
-    text = open(path).read()
+def parse_wrk(text):
     res = {}
     m = re.search(r"Requests/sec:\s*([\d.]+)", text)
     if m:
@@ -222,6 +221,28 @@ def wrk(path):
     res["non2xx"] = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors:.*", text)
     res["socket_errors"] = m.group(0) if m else ""
+    return res
+
+
+def wrk(paths):
+    """One or more wrk outputs (rounds): the median of each figure, and every round's."""
+    rounds = []
+    for p in paths:
+        try:
+            r = parse_wrk(open(p).read())
+        except OSError:
+            continue
+        if "rps" in r:
+            rounds.append(r)
+    if not rounds:
+        return
+    res = {"rounds": len(rounds), "non2xx": sum(r["non2xx"] for r in rounds),
+           "socket_errors": "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"])}
+    for k in ("rps", "bytes_per_s", "p50_ms", "p99_ms"):
+        vals = [r[k] for r in rounds if k in r]
+        if vals:
+            res[k] = pct(vals, 50)
+            res[k + "_all"] = [round(v, 3) for v in vals]
     out(res)
 
 
@@ -341,7 +362,10 @@ def report(raw, md):
             if "rps" not in d:
                 return na("wrk printed no req/s"), None
             extra = f" ({d['non2xx']} non-2xx)" if d.get("non2xx") else ""
-            return f"{d['rps']:,.0f} req/s{extra}", d["rps"] if not d.get("non2xx") else None
+            spread = ""
+            if len(d.get("rps_all", [])) > 1:
+                spread = f" ({min(d['rps_all']):,.0f}–{max(d['rps_all']):,.0f})"
+            return f"{d['rps']:,.0f} req/s{spread}{extra}", d["rps"] if not d.get("non2xx") else None
         a, av = rps(mg, mg_why)
         b, bv = rps(pe, pe_why)
         ok = (av >= bv) if (av is not None and bv and is_static) else None
@@ -357,9 +381,12 @@ def report(raw, md):
     pe, pe_why = load("b2_static")
     av = mg.get("bytes_per_s") if mg and not mg.get("non2xx") else None
     bv = pe.get("bytes_per_s") if pe else None
+    def spread(d):
+        a = (d or {}).get("bytes_per_s_all", [])
+        return f" ({min(a) / MiB:,.0f}–{max(a) / MiB:,.0f})" if len(a) > 1 else ""
     row("2. 64 MiB hit, 4 conns: throughput vs nginx sendfile",
-        f"{av / MiB:,.0f} MiB/s" if av else na(mg_why or "no throughput"),
-        f"{bv / MiB:,.0f} MiB/s" if bv else na(pe_why or "no throughput"),
+        f"{av / MiB:,.0f} MiB/s{spread(mg)}" if av else na(mg_why or "no throughput"),
+        f"{bv / MiB:,.0f} MiB/s{spread(pe)}" if bv else na(pe_why or "no throughput"),
         ratio(av, bv), "≥ 0.8×", verdict(av / bv >= 0.8) if av and bv else "n/a")
 
     # 3. cold miss
@@ -484,7 +511,7 @@ def main():
     elif cmd == "rss-during":
         rss_during(int(a[1]), a[3:] if a[2] == "--" else a[2:])
     elif cmd == "wrk":
-        wrk(a[1])
+        wrk(a[1:])
     elif cmd == "stats":
         stats(a[1], len(a) > 2 and a[2] == "reset")
     elif cmd == "etags":
