@@ -25,8 +25,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-#[cfg(test)]
-use std::time::Duration;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -70,7 +68,8 @@ impl Key {
 #[derive(Clone)]
 enum Value {
     Meta(Arc<MetaEntry>),
-    Slice(Bytes),
+    /// A slice's bytes: pieces of one buffer of exactly the slice's size.
+    Slice(Arc<[Bytes]>),
 }
 
 /// Cached metadata of an object, or the memory of its absence.
@@ -133,7 +132,9 @@ impl Cache {
             .weigher(|key: &Key, value: &Value| -> u32 {
                 let bytes = match value {
                     Value::Meta(_) => 0,
-                    Value::Slice(b) => u32::try_from(b.len()).unwrap_or(u32::MAX),
+                    Value::Slice(pieces) => {
+                        u32::try_from(pieces.iter().map(Bytes::len).sum::<usize>()).unwrap_or(u32::MAX)
+                    }
                 };
                 let key_len = u32::try_from(key.object().locator.len()).unwrap_or(u32::MAX);
                 bytes.saturating_add(ENTRY_OVERHEAD).saturating_add(key_len)
@@ -543,7 +544,7 @@ impl Target {
         }
     }
 
-    async fn fill_from_storage(&self, fill: &Fill, index: u64, expected: Option<&Arc<str>>) -> Result<Bytes> {
+    async fn fill_from_storage(&self, fill: &Fill, index: u64, expected: Option<&Arc<str>>) -> Result<Arc<[Bytes]>> {
         let g = self.slice_bytes();
         let (start, end) = (index * g, index * g + g - 1);
         let pin = Conditions {
@@ -599,7 +600,7 @@ impl Target {
                 format!("the storage sent {received} of {expected_len} bytes of {}", self.loc),
             ));
         }
-        Ok(fill.concat())
+        Ok(fill.pieces())
     }
 
     /// Starts filling slice `index` if nobody has it and a fill slot is free.
@@ -643,7 +644,11 @@ struct Fill {
 struct FillState {
     /// The object's metadata and the span answered, once the head arrived.
     head: Option<(ObjectMeta, ByteSpan)>,
+    /// The bytes so far, as pieces frozen out of `buf`.
     chunks: Vec<Bytes>,
+    /// One buffer of the slice's size that every piece is cut from, so the
+    /// storage connection's buffers are not held and nothing is copied twice.
+    buf: BytesMut,
     /// `Some` once the fill ended; an error is shared with every reader.
     done: Option<Result<(), (Kind, String)>>,
 }
@@ -659,11 +664,19 @@ impl Fill {
     }
 
     fn set_head(&self, meta: ObjectMeta, span: ByteSpan) {
-        self.update(|s| s.head = Some((meta, span)));
+        let len = if meta.size == 0 { 0 } else { span.len() as usize };
+        self.update(|s| {
+            s.buf = BytesMut::with_capacity(len);
+            s.head = Some((meta, span));
+        });
     }
 
     fn push(&self, data: Bytes) {
-        self.update(|s| s.chunks.push(data));
+        self.update(|s| {
+            s.buf.extend_from_slice(&data);
+            let piece = s.buf.split().freeze();
+            s.chunks.push(piece);
+        });
     }
 
     fn finish(&self, result: Result<()>) {
@@ -674,15 +687,9 @@ impl Fill {
         lock(&self.state).head.as_ref().map(|(m, _)| m.clone())
     }
 
-    /// The slice's bytes in one buffer of exactly its size (the chunks may
-    /// share larger buffers of the connection they came from).
-    fn concat(&self) -> Bytes {
-        let state = lock(&self.state);
-        let mut out = BytesMut::with_capacity(state.chunks.iter().map(Bytes::len).sum());
-        for c in &state.chunks {
-            out.extend_from_slice(c);
-        }
-        out.freeze()
+    /// The slice's pieces, to keep in the cache.
+    fn pieces(&self) -> Arc<[Bytes]> {
+        lock(&self.state).chunks.clone().into()
     }
 
     /// Waits for the response head of the fill (or its failure).
@@ -712,6 +719,8 @@ impl Fill {
 enum Source {
     /// A fill, with the index of the next chunk and that chunk's offset.
     Fill { fill: Arc<Fill>, chunk: usize, offset: u64 },
+    /// A cached slice.
+    Cached { pieces: Arc<[Bytes]>, chunk: usize, offset: u64 },
     /// A storage read outside the cache (no fill slot was free).
     Direct(Body),
 }
@@ -737,8 +746,12 @@ impl SliceReader {
             }
             if let Some((source, slice_end)) = &mut self.current {
                 let limit = (*slice_end).min(self.end);
+                let cached = matches!(source, Source::Cached { .. });
                 match read_source(source, self.pos, limit).await {
                     Some(Ok(bytes)) => {
+                        if cached {
+                            add(&self.t.inner.stats.bytes_from_cache, bytes.len() as u64);
+                        }
                         self.pos += bytes.len() as u64;
                         return Some(Ok(bytes));
                     }
@@ -775,13 +788,20 @@ impl SliceReader {
         if (index + 1) * g <= self.end {
             self.t.read_ahead(&self.validator, index + 1);
         }
-        if let Some(Value::Slice(bytes)) = self.t.inner.store.get(&self.t.slice_key(&self.validator, index)).await {
-            let from = (self.pos - slice_start) as usize;
-            let to = (slice_end.min(self.end) - slice_start) as usize;
-            let out = bytes.slice(from..=to.min(bytes.len().saturating_sub(1)));
-            add(&self.t.inner.stats.bytes_from_cache, out.len() as u64);
-            self.pos += out.len() as u64;
-            return Ok(Some(out));
+        if let Some(Value::Slice(pieces)) = self.t.inner.store.get(&self.t.slice_key(&self.validator, index)).await {
+            let mut source = Source::Cached { pieces, chunk: 0, offset: slice_start };
+            let out = match &mut source {
+                Source::Cached { pieces, chunk, offset } => {
+                    next_piece(pieces, chunk, offset, self.pos, slice_end.min(self.end))
+                }
+                _ => None,
+            };
+            self.current = Some((source, slice_end));
+            if let Some(out) = &out {
+                add(&self.t.inner.stats.bytes_from_cache, out.len() as u64);
+                self.pos += out.len() as u64;
+            }
+            return Ok(out);
         }
         let joined = match self.first.take() {
             Some((i, fill)) if i == index => Some(fill),
@@ -834,6 +854,7 @@ async fn direct(t: &Target, expected: &Arc<str>, start: u64, end: u64) -> Result
 /// no more.
 async fn read_source(source: &mut Source, pos: u64, limit: u64) -> Option<Result<Bytes, BoxError>> {
     match source {
+        Source::Cached { pieces, chunk, offset } => next_piece(pieces, chunk, offset, pos, limit).map(Ok),
         Source::Direct(body) => loop {
             match body.frame().await? {
                 Ok(frame) => {
@@ -848,16 +869,8 @@ async fn read_source(source: &mut Source, pos: u64, limit: u64) -> Option<Result
             let mut rx = fill.changed.subscribe();
             {
                 let state = lock(&fill.state);
-                while let Some(c) = state.chunks.get(*chunk) {
-                    let c_end = *offset + c.len() as u64;
-                    if pos >= c_end {
-                        *chunk += 1;
-                        *offset = c_end;
-                        continue;
-                    }
-                    let from = (pos - *offset) as usize;
-                    let to = (limit.min(c_end - 1) - *offset) as usize;
-                    return Some(Ok(c.slice(from..=to)));
+                if let Some(piece) = next_piece(&state.chunks, chunk, offset, pos, limit) {
+                    return Some(Ok(piece));
                 }
                 match &state.done {
                     Some(Ok(())) => return None,
@@ -870,6 +883,27 @@ async fn read_source(source: &mut Source, pos: u64, limit: u64) -> Option<Result
             }
         },
     }
+}
+
+/// The bytes from `pos` to at most `limit` in the first piece that holds
+/// `pos`; `chunk` and `offset` (the piece's first byte) advance past the
+/// pieces left behind. `None` when the pieces end before `pos`.
+fn next_piece(pieces: &[Bytes], chunk: &mut usize, offset: &mut u64, pos: u64, limit: u64) -> Option<Bytes> {
+    while let Some(c) = pieces.get(*chunk) {
+        let c_end = *offset + c.len() as u64;
+        if pos >= c_end {
+            *chunk += 1;
+            *offset = c_end;
+            continue;
+        }
+        if pos > limit {
+            return None;
+        }
+        let from = (pos - *offset) as usize;
+        let to = (limit.min(c_end - 1) - *offset) as usize;
+        return Some(c.slice(from..=to));
+    }
+    None
 }
 
 #[cfg(test)]
