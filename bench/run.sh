@@ -88,7 +88,7 @@ PIN="${MEDIAGATE_BENCH_PIN:-1}"
 ACCESS_LOG="${MEDIAGATE_BENCH_ACCESS_LOG:-1}"
 CACHE_MODE="${MEDIAGATE_BENCH_CACHE:-auto}"
 ONLY="${MEDIAGATE_BENCH_ONLY:-1 2 3 4 5 6}"
-TOOLS=(python3 "$ROOT/bench/tools.py")
+TOOLS=(python3 -B "$ROOT/bench/tools.py") # -B: no __pycache__ in the tree
 
 log() { printf '%s\n' "$*" >&2; }
 header() { printf '\n==== %s ====\n' "$*" >&2; }
