@@ -40,6 +40,11 @@ use crate::http::range::{ByteSpan, RangeSpec};
 use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse, Part};
 use crate::locator::Locator;
 
+/// The longest storage read a run makes: long enough that a cold stream
+/// runs at the storage's speed, short enough that an abandoned one (a
+/// client that seeked away) wastes little.
+const RUN_MAX_BYTES: u64 = 16 << 20;
+
 /// What an entry costs beyond its bytes (key, moka's bookkeeping), for the weigher.
 const ENTRY_OVERHEAD: u32 = 256;
 
@@ -254,6 +259,7 @@ impl Cache {
             end: span.end,
             current: None,
             first,
+            runs: 1,
         };
         let stream = futures_util::stream::unfold(reader, |mut r| async move { r.next().await.map(|item| (item, r)) });
         let body = StreamBody::new(futures_util::TryStreamExt::map_ok(stream, Frame::data)).boxed_unsync();
@@ -351,7 +357,7 @@ impl Target {
             return self.learn_metadata().await.map(|e| (e, Verdict::fwd("miss"), None));
         };
         let index = start / self.slice_bytes();
-        match self.join_or_start_fill(index, None) {
+        match self.start_run(index, index, None) {
             Some((fill, joined)) => match fill.wait_meta().await {
                 Ok(meta) => {
                     let entry = self.store_meta(meta).await;
@@ -490,11 +496,13 @@ impl Target {
         (cached as u64, needed)
     }
 
-    /// The fill of slice `index`: the running one (joined: `true`), or a new
-    /// one. `None` when `max_fills` are running already.
-    fn join_or_start_fill(&self, index: u64, expected: Option<Arc<str>>) -> Option<(Arc<Fill>, bool)> {
+    /// The fill of slice `first`: the running one (joined: `true`), or a new
+    /// run, one storage read covering slices `first..=last` that stops before
+    /// the first slice already cached or filling. `None` when `max_fills`
+    /// runs are going already.
+    fn start_run(&self, first: u64, last: u64, expected: Option<Arc<str>>) -> Option<(Arc<Fill>, bool)> {
         let mut fills = lock(&self.inner.fills);
-        if let Some(fill) = fills.get(&(self.obj.clone(), index)) {
+        if let Some(fill) = fills.get(&(self.obj.clone(), first)) {
             add(&self.inner.stats.coalesced_waits, 1);
             return Some((fill.clone(), true));
         }
@@ -502,51 +510,56 @@ impl Target {
             add(&self.inner.stats.bypassed_fills, 1);
             return None;
         };
-        let fill = Arc::new(Fill::new());
-        fills.insert((self.obj.clone(), index), fill.clone());
+        let mut run = vec![(first, Arc::new(Fill::new()))];
+        for index in first + 1..=last {
+            let taken = fills.contains_key(&(self.obj.clone(), index))
+                || expected.as_ref().is_none_or(|v| self.inner.store.contains_key(&self.slice_key(v, index)));
+            if taken {
+                break;
+            }
+            run.push((index, Arc::new(Fill::new())));
+        }
+        for (index, fill) in &run {
+            fills.insert((self.obj.clone(), *index), fill.clone());
+        }
         drop(fills);
-        add(&self.inner.stats.fills, 1);
+        add(&self.inner.stats.fills, run.len() as u64);
+        let fill = run[0].1.clone();
         let generation = self.inner.generation.load(Ordering::SeqCst);
-        tokio::spawn(self.clone().run_fill(fill.clone(), index, expected, permit, generation));
+        tokio::spawn(self.clone().run(run, expected, permit, generation));
         Some((fill, false))
     }
 
-    /// Reads slice `index` from the storage into `fill`, then stores it.
-    async fn run_fill(
+    /// Reads a run of slices from the storage into their fills, storing each
+    /// slice as it completes; on failure, the unfinished fills fail and
+    /// nothing of theirs is stored.
+    async fn run(
         self,
-        fill: Arc<Fill>,
-        index: u64,
+        run: Vec<(u64, Arc<Fill>)>,
         expected: Option<Arc<str>>,
         _permit: OwnedSemaphorePermit,
         generation: u64,
     ) {
-        let result = self.fill_from_storage(&fill, index, expected.as_ref()).await;
-        match result {
-            Ok(bytes) => {
-                let meta = fill.meta();
-                if let Some(meta) = meta
-                    && self.inner.generation.load(Ordering::SeqCst) == generation
-                {
-                    let key = self.slice_key(&validator(&meta), index);
-                    self.inner.store.insert(key, Value::Slice(bytes)).await;
-                }
-                fill.finish(Ok(()));
-            }
-            Err(e) => {
-                add(&self.inner.stats.failed_fills, 1);
-                tracing::debug!(locator = %self.loc, index, error = %e.detail(), "cache fill failed; nothing stored");
-                fill.finish(Err(e));
+        if let Err(e) = self.read_run(&run, expected.as_ref(), generation).await {
+            add(&self.inner.stats.failed_fills, 1);
+            tracing::debug!(locator = %self.loc, first = run[0].0, error = %e.detail(), "cache fill failed");
+            for (_, fill) in &run {
+                fill.finish(Err(e.share()));
             }
         }
         let mut fills = lock(&self.inner.fills);
-        if fills.get(&(self.obj.clone(), index)).is_some_and(|f| Arc::ptr_eq(f, &fill)) {
-            fills.remove(&(self.obj.clone(), index));
+        for (index, fill) in &run {
+            let key = (self.obj.clone(), *index);
+            if fills.get(&key).is_some_and(|f| Arc::ptr_eq(f, fill)) {
+                fills.remove(&key);
+            }
         }
     }
 
-    async fn fill_from_storage(&self, fill: &Fill, index: u64, expected: Option<&Arc<str>>) -> Result<Arc<[Bytes]>> {
+    async fn read_run(&self, run: &[(u64, Arc<Fill>)], expected: Option<&Arc<str>>, generation: u64) -> Result<()> {
         let g = self.slice_bytes();
-        let (start, end) = (index * g, index * g + g - 1);
+        let (first, last) = (run[0].0, run[run.len() - 1].0);
+        let (start, end) = (first * g, last * g + g - 1);
         let pin = Conditions {
             if_match: expected.filter(|v| v.starts_with('"') || v.starts_with("W/")).map(|v| v.to_string()),
             ..Conditions::default()
@@ -559,11 +572,10 @@ impl Target {
             conditions: &pin,
         };
         let resp = self.integration.fetch(&req).await?;
-        let span = match resp.part {
-            Part::Range(span) if span.start == start => span,
-            Part::Whole if start == 0 && resp.meta.size <= g => {
-                ByteSpan { start: 0, end: resp.meta.size.saturating_sub(1) }
-            }
+        let size = resp.meta.size;
+        let answered = match resp.part {
+            Part::Range(span) if span.start == start => span.end,
+            Part::Whole if start == 0 && size <= end + 1 => size.saturating_sub(1),
             _ => {
                 return Err(Error::new(
                     Kind::UpstreamError,
@@ -581,39 +593,78 @@ impl Target {
                 format!("{} changed while it was being read; retry", self.loc),
             ));
         }
-        fill.set_head(resp.meta.clone(), span);
-        let expected_len = if resp.meta.size == 0 { 0 } else { span.len() };
+        // Slices past the end of the object (a run asked blind) get nothing.
+        let run: Vec<_> = run.iter().filter(|(i, _)| i * g < size.max(1)).collect();
+        for (index, fill) in &run {
+            let span = ByteSpan { start: index * g, end: (index * g + g - 1).min(answered) };
+            fill.set_head(resp.meta.clone(), span);
+        }
+        let validator = validator(&resp.meta);
         let mut body = resp.body;
-        let mut received = 0u64;
+        let mut slices = run.iter().peekable();
+        let mut left = slice_len(size, g, run[0].0);
         while let Some(frame) = body.frame().await {
             let frame =
                 frame.map_err(|e| Error::new(Kind::UpstreamError, format!("reading {} broke off: {e}", self.loc)))?;
-            if let Ok(data) = frame.into_data() {
-                received += data.len() as u64;
-                add(&self.inner.stats.bytes_from_upstream, data.len() as u64);
-                fill.push(data);
+            let Ok(mut data) = frame.into_data() else { continue };
+            add(&self.inner.stats.bytes_from_upstream, data.len() as u64);
+            while !data.is_empty() {
+                let Some((index, fill)) = slices.peek() else {
+                    return Err(Error::new(Kind::UpstreamError, format!("the storage sent too much of {}", self.loc)));
+                };
+                let piece = data.split_to((left as usize).min(data.len()));
+                left -= piece.len() as u64;
+                fill.push(piece);
+                if left == 0 {
+                    self.complete(fill, &validator, *index, generation).await;
+                    slices.next();
+                    left = slices.peek().map_or(0, |(i, _)| slice_len(size, g, *i));
+                }
             }
         }
-        if received != expected_len {
-            return Err(Error::new(
-                Kind::UpstreamError,
-                format!("the storage sent {received} of {expected_len} bytes of {}", self.loc),
-            ));
+        if let Some((index, fill)) = slices.peek()
+            && size == 0
+        {
+            self.complete(fill, &validator, *index, generation).await;
+            slices.next();
         }
-        Ok(fill.pieces())
+        match slices.peek() {
+            None => Ok(()),
+            Some((index, _)) => Err(Error::new(
+                Kind::UpstreamError,
+                format!("the storage's answer for {} ended before slice {index}", self.loc),
+            )),
+        }
     }
 
-    /// Starts filling slice `index` if nobody has it and a fill slot is free.
-    fn read_ahead(&self, validator: &Arc<str>, index: u64) {
-        if self.inner.store.contains_key(&self.slice_key(validator, index))
-            || lock(&self.inner.fills).contains_key(&(self.obj.clone(), index))
-        {
-            return;
+    /// Stores a completed slice (unless a purge came since the run began)
+    /// and tells its readers it is whole.
+    async fn complete(&self, fill: &Fill, validator: &Arc<str>, index: u64, generation: u64) {
+        if self.inner.generation.load(Ordering::SeqCst) == generation {
+            self.inner.store.insert(self.slice_key(validator, index), Value::Slice(fill.pieces())).await;
         }
-        if self.inner.fill_slots.available_permits() > 0 {
-            let _ = self.join_or_start_fill(index, Some(validator.clone()));
-        }
+        fill.finish(Ok(()));
     }
+
+    /// Starts the run after `index` (up to `last`) if slice `index + 1` is
+    /// neither cached nor filling and a fill slot is free.
+    /// Returns whether it started one.
+    fn read_ahead(&self, validator: &Arc<str>, index: u64, last: u64) -> bool {
+        let next = index + 1;
+        if next > last
+            || self.inner.store.contains_key(&self.slice_key(validator, next))
+            || lock(&self.inner.fills).contains_key(&(self.obj.clone(), next))
+            || self.inner.fill_slots.available_permits() == 0
+        {
+            return false;
+        }
+        self.start_run(next, last, Some(validator.clone())).is_some_and(|(_, joined)| !joined)
+    }
+}
+
+/// The length of slice `index` of an object of `size` bytes.
+fn slice_len(size: u64, g: u64, index: u64) -> u64 {
+    size.saturating_sub(index * g).min(g)
 }
 
 /// The validator slices are keyed by: the ETag, else size and date.
@@ -664,15 +715,18 @@ impl Fill {
     }
 
     fn set_head(&self, meta: ObjectMeta, span: ByteSpan) {
-        let len = if meta.size == 0 { 0 } else { span.len() as usize };
-        self.update(|s| {
-            s.buf = BytesMut::with_capacity(len);
-            s.head = Some((meta, span));
-        });
+        self.update(|s| s.head = Some((meta, span)));
     }
 
     fn push(&self, data: Bytes) {
         self.update(|s| {
+            if s.chunks.is_empty()
+                && let Some((meta, span)) = &s.head
+            {
+                // Allocated on the first bytes, not at the head: the slices
+                // of a long run wait their turn without holding memory.
+                s.buf.reserve(if meta.size == 0 { 0 } else { span.len() as usize });
+            }
             s.buf.extend_from_slice(&data);
             let piece = s.buf.split().freeze();
             s.chunks.push(piece);
@@ -681,10 +735,6 @@ impl Fill {
 
     fn finish(&self, result: Result<()>) {
         self.update(|s| s.done = Some(result.map_err(|e| (e.kind.clone(), e.message.clone()))));
-    }
-
-    fn meta(&self) -> Option<ObjectMeta> {
-        lock(&self.state).head.as_ref().map(|(m, _)| m.clone())
     }
 
     /// The slice's pieces, to keep in the cache.
@@ -736,9 +786,19 @@ struct SliceReader {
     current: Option<(Source, u64)>,
     /// A fill already started for this slice index while learning the metadata.
     first: Option<(u64, Arc<Fill>)>,
+    /// Runs this reader started: each is twice as long as the one before
+    /// (up to [`RUN_MAX_BYTES`]), so a seek reads little and a stream soon
+    /// reads in long requests.
+    runs: u32,
 }
 
 impl SliceReader {
+    /// The length in slices of the next run this reader starts.
+    fn run_len(&self) -> u64 {
+        let cap = (RUN_MAX_BYTES / self.t.slice_bytes()).max(1);
+        (1u64 << self.runs.min(20)).min(cap)
+    }
+
     async fn next(&mut self) -> Option<Result<Bytes, BoxError>> {
         loop {
             if self.pos > self.end {
@@ -785,9 +845,9 @@ impl SliceReader {
         let index = self.pos / g;
         let slice_start = index * g;
         let slice_end = (slice_start + g).min(self.size) - 1;
-        if (index + 1) * g <= self.end {
-            self.t.read_ahead(&self.validator, index + 1);
-        }
+        let last_slice = self.end / g;
+        let started = self.t.read_ahead(&self.validator, index, last_slice.min(index + self.run_len()));
+        self.runs += u32::from(started);
         if let Some(Value::Slice(pieces)) = self.t.inner.store.get(&self.t.slice_key(&self.validator, index)).await {
             let mut source = Source::Cached { pieces, chunk: 0, offset: slice_start };
             let out = match &mut source {
@@ -805,7 +865,12 @@ impl SliceReader {
         }
         let joined = match self.first.take() {
             Some((i, fill)) if i == index => Some(fill),
-            _ => self.t.join_or_start_fill(index, Some(self.validator.clone())).map(|(f, _)| f),
+            _ => {
+                let last = last_slice.min(index + self.run_len() - 1);
+                let run = self.t.start_run(index, last, Some(self.validator.clone()));
+                self.runs += u32::from(run.as_ref().is_some_and(|(_, joined)| !joined));
+                run.map(|(f, _)| f)
+            }
         };
         let source = match joined {
             Some(fill) => {
