@@ -260,6 +260,7 @@ impl Cache {
             current: None,
             first,
             runs: 1,
+            ahead: None,
         };
         let stream = futures_util::stream::unfold(reader, |mut r| async move { r.next().await.map(|item| (item, r)) });
         let body = StreamBody::new(futures_util::TryStreamExt::map_ok(stream, Frame::data)).boxed_unsync();
@@ -642,6 +643,9 @@ impl Target {
     async fn complete(&self, fill: &Fill, validator: &Arc<str>, index: u64, generation: u64) {
         if self.inner.generation.load(Ordering::SeqCst) == generation {
             self.inner.store.insert(self.slice_key(validator, index), Value::Slice(fill.pieces())).await;
+            // Evict now rather than in moka's next batch: a fast stream
+            // would otherwise run past the budget by several slices.
+            self.inner.store.run_pending_tasks().await;
         }
         fill.finish(Ok(()));
     }
@@ -790,6 +794,9 @@ struct SliceReader {
     /// (up to [`RUN_MAX_BYTES`]), so a seek reads little and a stream soon
     /// reads in long requests.
     runs: u32,
+    /// The slice whose next run is to be started once its first bytes are
+    /// out: reading ahead before that would slow the first byte.
+    ahead: Option<u64>,
 }
 
 impl SliceReader {
@@ -800,6 +807,16 @@ impl SliceReader {
     }
 
     async fn next(&mut self) -> Option<Result<Bytes, BoxError>> {
+        let item = self.next_bytes().await;
+        if let (Some(index), Some(Ok(_))) = (self.ahead, &item) {
+            self.ahead = None;
+            let last = (self.end / self.t.slice_bytes()).min(index + self.run_len());
+            self.runs += u32::from(self.t.read_ahead(&self.validator, index, last));
+        }
+        item
+    }
+
+    async fn next_bytes(&mut self) -> Option<Result<Bytes, BoxError>> {
         loop {
             if self.pos > self.end {
                 return None;
@@ -846,8 +863,7 @@ impl SliceReader {
         let slice_start = index * g;
         let slice_end = (slice_start + g).min(self.size) - 1;
         let last_slice = self.end / g;
-        let started = self.t.read_ahead(&self.validator, index, last_slice.min(index + self.run_len()));
-        self.runs += u32::from(started);
+        self.ahead = Some(index);
         if let Some(Value::Slice(pieces)) = self.t.inner.store.get(&self.t.slice_key(&self.validator, index)).await {
             let mut source = Source::Cached { pieces, chunk: 0, offset: slice_start };
             let out = match &mut source {
