@@ -455,7 +455,10 @@ impl Target {
         result.map_err(|(kind, message)| Error::new(kind, message))
     }
 
-    async fn store_meta(&self, meta: ObjectMeta) -> Arc<MetaEntry> {
+    async fn store_meta(&self, mut meta: ObjectMeta) -> Arc<MetaEntry> {
+        // Decided once here rather than on every hit.
+        let content_type = crate::proxy::content_type(meta.content_type.as_deref(), &self.loc.key);
+        meta.content_type = content_type.to_str().ok().map(str::to_owned);
         let entry =
             Arc::new(MetaEntry { validator: validator(&meta), meta, validated: Instant::now(), missing: false });
         self.inner.store.insert(Key::Meta(self.obj.clone()), Value::Meta(entry.clone())).await;
