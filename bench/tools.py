@@ -455,8 +455,11 @@ def report(raw, md):
             extra = f"; {failed} of {b['n']} failed: {b['statuses']}" if failed else ""
             cells.append((f"{r['requests']} upstream request{'s' if r['requests'] != 1 else ''}{extra}", r["requests"] if not failed else None))
         (a, av), (bb, _) = cells
+        # A sliced object may be read in fewer, longer requests (mediagate's
+        # runs cover several slices): at most one read per slice is the bar.
+        bar = f"{target}" if target == 1 else f"≤ {target}"
         row(f"5. 200 concurrent GETs, cold {label}: upstream requests (peer: nginx slice+cache_lock)",
-            a, bb, "–", f"{target}", verdict(av == target) if av is not None else "n/a")
+            a, bb, "–", bar, verdict(1 <= av <= target) if av is not None else "n/a")
 
     # 6. seeks
     mg, mg_why = load("b6_mg")
