@@ -564,18 +564,7 @@ impl Target {
         let g = self.slice_bytes();
         let (first, last) = (run[0].0, run[run.len() - 1].0);
         let (start, end) = (first * g, last * g + g - 1);
-        let pin = Conditions {
-            if_match: expected.filter(|v| v.starts_with('"') || v.starts_with("W/")).map(|v| v.to_string()),
-            ..Conditions::default()
-        };
-        let req = ObjectRequest {
-            head: false,
-            bucket: &self.loc.bucket,
-            key: &self.loc.key,
-            range: Some(RangeSpec::FromTo(start, end)),
-            conditions: &pin,
-        };
-        let resp = self.integration.fetch(&req).await?;
+        let resp = self.read_range(start, end, expected).await?;
         let size = resp.meta.size;
         let answered = match resp.part {
             Part::Range(span) if span.start == start => span.end,
@@ -639,6 +628,21 @@ impl Target {
                 format!("the storage's answer for {} ended before slice {index}", self.loc),
             )),
         }
+    }
+
+    /// Reads `start..=end` from the storage, with `If-Match` on `expected`
+    /// when it is an entity-tag (a size-and-date validator cannot be sent).
+    async fn read_range(&self, start: u64, end: u64, expected: Option<&Arc<str>>) -> Result<ObjectResponse> {
+        let if_match = expected.filter(|v| v.starts_with('"') || v.starts_with("W/")).map(|v| v.to_string());
+        let pin = Conditions { if_match, ..Conditions::default() };
+        let req = ObjectRequest {
+            head: false,
+            bucket: &self.loc.bucket,
+            key: &self.loc.key,
+            range: Some(RangeSpec::FromTo(start, end)),
+            conditions: &pin,
+        };
+        self.integration.fetch(&req).await
     }
 
     /// Stores a completed slice (unless a purge came since the run began)
@@ -911,16 +915,7 @@ impl SliceReader {
 
 /// Reads `start..=end` straight from the storage, pinned to the ETag.
 async fn direct(t: &Target, expected: &Arc<str>, start: u64, end: u64) -> Result<Source> {
-    let pin =
-        Conditions { if_match: Some(expected.to_string()).filter(|v| v.starts_with('"')), ..Conditions::default() };
-    let req = ObjectRequest {
-        head: false,
-        bucket: &t.loc.bucket,
-        key: &t.loc.key,
-        range: Some(RangeSpec::FromTo(start, end)),
-        conditions: &pin,
-    };
-    let resp = t.integration.fetch(&req).await?;
+    let resp = t.read_range(start, end, Some(expected)).await?;
     if validator(&resp.meta) != *expected {
         return Err(Error::new(Kind::UpstreamError, format!("{} changed while it was being read", t.loc)));
     }
