@@ -77,7 +77,8 @@ enabled = false'
 
 PEERS="${MEDIAGATE_PEERS:-$HOME/.cache/mediagate/peers}"
 S3S_VERSION="0.14.1"
-S3S_BIN="$PEERS/s3s/bin/s3s-fs"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 S3_ACCESS_KEY="mediagate-bench"
 S3_SECRET_KEY="mediagate-bench-secret-0123456789"
 BUCKET="bench"
@@ -90,8 +91,6 @@ CACHE_MODE="${MEDIAGATE_BENCH_CACHE:-auto}"
 ONLY="${MEDIAGATE_BENCH_ONLY:-1 2 3 4 5 6}"
 TOOLS=(python3 -B "$ROOT/bench/tools.py") # -B: no __pycache__ in the tree
 
-log() { printf '%s\n' "$*" >&2; }
-header() { printf '\n==== %s ====\n' "$*" >&2; }
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- cleanup
@@ -131,39 +130,9 @@ else
 fi
 
 # ---------------------------------------------------------------- installs
-APT_UPDATED=false
-ensure_debs() {
-    local missing=() pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    local sudo=""
-    [[ $(id -u) -ne 0 ]] && sudo="sudo"
-    if ! $APT_UPDATED; then
-        $sudo apt-get update -qq || return 1
-        APT_UPDATED=true
-    fi
-    log "installing Debian packages: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
 
-install_s3s() {
-    if [[ -x "$S3S_BIN" ]] && "$S3S_BIN" --version 2>/dev/null | grep -q "$S3S_VERSION"; then
-        return 0
-    fi
-    header "installing s3s-fs $S3S_VERSION into $PEERS/s3s (about 2.5 minutes on 2 cores)"
-    mkdir -p "$PEERS/s3s"
-    CARGO_TARGET_DIR="$PEERS/s3s/target" cargo install s3s-fs --version "$S3S_VERSION" \
-        --features binary --locked --root "$PEERS/s3s" || return 1
-    rm -rf "$PEERS/s3s/target"
-    [[ -x "$S3S_BIN" ]]
-}
 
 # ---------------------------------------------------------------- servers
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # wait_http PID PORT LOGFILE NAME: until 127.0.0.1:PORT answers HTTP (30 s at most).
 wait_http() {

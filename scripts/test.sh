@@ -25,6 +25,8 @@ cd "$ROOT"
 
 PEERS="${MEDIAGATE_PEERS:-$HOME/.cache/mediagate/peers}"
 S3S_VERSION="0.14.1"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 AZURITE_VERSION="3.37.0"
 # The published Azurite development account key (not a secret).
 AZURITE_ACCOUNT="devstoreaccount1"
@@ -36,8 +38,6 @@ S3_SECRET_KEY="mediagate-test-secret-0123456789"
 IS_CI=false
 [[ "${CI:-}" == "true" ]] && IS_CI=true
 
-log() { printf '%s\n' "$*" >&2; }
-header() { printf '\n==== %s ====\n' "$*" >&2; }
 
 # A missing peer: fatal under CI, a warning (the tests that need it skip) otherwise.
 peer_missing() {
@@ -72,42 +72,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- installs
-APT_UPDATED=false
-# ensure_debs PKG...: installs the Debian packages that are not installed yet.
-ensure_debs() {
-    local missing=() pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    local sudo=""
-    [[ $(id -u) -ne 0 ]] && sudo="sudo"
-    if ! $APT_UPDATED; then
-        $sudo apt-get update -qq || return 1
-        APT_UPDATED=true
-    fi
-    log "installing Debian packages: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
 
 ensure_rust_components() {
     cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
     cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 }
 
-S3S_BIN="$PEERS/s3s/bin/s3s-fs"
-install_s3s() {
-    if [[ -x "$S3S_BIN" ]] && "$S3S_BIN" --version 2>/dev/null | grep -q "$S3S_VERSION"; then
-        return 0
-    fi
-    header "installing s3s-fs $S3S_VERSION into $PEERS/s3s (about 2.5 minutes on 2 cores)"
-    mkdir -p "$PEERS/s3s"
-    # A target dir of its own so the project's target/ is not touched.
-    CARGO_TARGET_DIR="$PEERS/s3s/target" cargo install s3s-fs --version "$S3S_VERSION" \
-        --features binary --locked --root "$PEERS/s3s" || return 1
-    rm -rf "$PEERS/s3s/target"
-    [[ -x "$S3S_BIN" ]]
-}
 
 AZURITE_MAIN="$PEERS/azurite/node_modules/azurite/dist/src/blob/main.js"
 azurite_installed_version() {
@@ -156,9 +126,6 @@ install_browser_tools() {
 }
 
 # ---------------------------------------------------------------- servers
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # wait_http PID PORT LOGFILE NAME: waits (up to 30 s) until 127.0.0.1:PORT
 # answers HTTP (any status), or fails early if the process died.

@@ -1,0 +1,44 @@
+# Shell functions shared by scripts/test.sh and bench/run.sh: logging, Debian
+# packages, the S3 peer (s3s-fs) install, free ports. Sourced, not run.
+# The caller sets PEERS (the peers' install folder) and S3S_VERSION first.
+
+log() { printf '%s\n' "$*" >&2; }
+header() { printf '\n==== %s ====\n' "$*" >&2; }
+
+APT_UPDATED=false
+# ensure_debs PKG...: installs the Debian packages that are not installed yet.
+ensure_debs() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    local sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    if ! $APT_UPDATED; then
+        $sudo apt-get update -qq || return 1
+        APT_UPDATED=true
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+S3S_BIN="$PEERS/s3s/bin/s3s-fs"
+# install_s3s: s3s-fs $S3S_VERSION into $PEERS/s3s, unless it is there already.
+install_s3s() {
+    if [[ -x "$S3S_BIN" ]] && "$S3S_BIN" --version 2>/dev/null | grep -q "$S3S_VERSION"; then
+        return 0
+    fi
+    header "installing s3s-fs $S3S_VERSION into $PEERS/s3s (about 2.5 minutes on 2 cores)"
+    mkdir -p "$PEERS/s3s"
+    # A target dir of its own so the project's target/ is not touched.
+    CARGO_TARGET_DIR="$PEERS/s3s/target" cargo install s3s-fs --version "$S3S_VERSION" \
+        --features binary --locked --root "$PEERS/s3s" || return 1
+    rm -rf "$PEERS/s3s/target"
+    [[ -x "$S3S_BIN" ]]
+}
+
+# free_port: prints a TCP port free on 127.0.0.1 now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
