@@ -129,26 +129,8 @@ else
     PIN=0
 fi
 
-# ---------------------------------------------------------------- installs
-
-
 # ---------------------------------------------------------------- servers
 
-# wait_http PID PORT LOGFILE NAME: until 127.0.0.1:PORT answers HTTP (30 s at most).
-wait_http() {
-    local pid=$1 port=$2 logfile=$3 name=$4 i
-    for ((i = 0; i < 300; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited during start-up; its log:"
-            sed 's/^/    /' "$logfile" >&2
-            return 1
-        fi
-        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" && return 0
-        sleep 0.1
-    done
-    log "$name did not answer on 127.0.0.1:$port within 30 s"
-    return 1
-}
 
 # wait_line PID FILE REGEX: prints the first match of REGEX in FILE (10 s at most).
 wait_line() {

@@ -1,5 +1,5 @@
 # Shell functions shared by scripts/test.sh and bench/run.sh: logging, Debian
-# packages, the S3 peer (s3s-fs) install, free ports. Sourced, not run.
+# packages, the S3 peer (s3s-fs) install, free ports, waiting for a server. Sourced, not run.
 # The caller sets PEERS (the peers' install folder) and S3S_VERSION first.
 
 log() { printf '%s\n' "$*" >&2; }
@@ -41,4 +41,29 @@ install_s3s() {
 # free_port: prints a TCP port free on 127.0.0.1 now.
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http PID PORT LOGFILE NAME: waits (up to 30 s) until 127.0.0.1:PORT
+# answers HTTP (any status), or fails early if the process died.
+wait_http() {
+    local pid=$1 port=$2 logfile=$3 name=$4 i
+    for ((i = 0; i < 300; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited during start-up; its log:"
+            sed 's/^/    /' "$logfile" >&2
+            return 1
+        fi
+        if python3 - "$port" <<'EOF' 2>/dev/null; then
+import sys, http.client
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=1)
+c.request("GET", "/")
+c.getresponse().read()
+EOF
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "$name did not answer on 127.0.0.1:$port within 30 s; its log:"
+    sed 's/^/    /' "$logfile" >&2
+    return 1
 }

@@ -127,30 +127,6 @@ install_browser_tools() {
 
 # ---------------------------------------------------------------- servers
 
-# wait_http PID PORT LOGFILE NAME: waits (up to 30 s) until 127.0.0.1:PORT
-# answers HTTP (any status), or fails early if the process died.
-wait_http() {
-    local pid=$1 port=$2 logfile=$3 name=$4 i
-    for ((i = 0; i < 300; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited during start-up; its log:"
-            sed 's/^/    /' "$logfile" >&2
-            return 1
-        fi
-        if python3 - "$port" <<'EOF' 2>/dev/null; then
-import sys, http.client
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=1)
-c.request("GET", "/")
-c.getresponse().read()
-EOF
-            return 0
-        fi
-        sleep 0.1
-    done
-    log "$name did not answer on 127.0.0.1:$port within 30 s; its log:"
-    sed 's/^/    /' "$logfile" >&2
-    return 1
-}
 
 start_s3s() {
     local dir port pid
