@@ -744,8 +744,14 @@ impl Fill {
         });
     }
 
+    /// Ends the fill once: a run that fails later must not turn its slices
+    /// that already completed (and were stored) into failures.
     fn finish(&self, result: Result<()>) {
-        self.update(|s| s.done = Some(result.map_err(|e| (e.kind.clone(), e.message.clone()))));
+        self.update(|s| {
+            if s.done.is_none() {
+                s.done = Some(result.map_err(|e| (e.kind.clone(), e.message.clone())));
+            }
+        });
     }
 
     /// The slice's pieces, to keep in the cache.
@@ -1094,6 +1100,15 @@ mod tests {
         }
         assert!(!cache.inner.store.contains_key(&t.slice_key(&entry.validator, 4)), "slice 4 was never asked for");
         assert_eq!(300_000 / g, 4);
+    }
+
+    #[test]
+    fn a_completed_slice_stays_complete_when_its_run_fails_later() {
+        let fill = Fill::new();
+        fill.push(Bytes::from_static(b"abc"));
+        fill.finish(Ok(()));
+        fill.finish(Err(Error::new(Kind::UpstreamError, "the rest of the run broke off")));
+        assert!(matches!(lock(&fill.state).done, Some(Ok(()))));
     }
 
     #[test]
