@@ -97,13 +97,7 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 PIDS=()
 RUN=""
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids
     [[ -n "$RUN" && -d "$RUN" ]] && rm -rf "$RUN"
 }
 trap cleanup EXIT

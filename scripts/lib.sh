@@ -67,3 +67,14 @@ EOF
     sed 's/^/    /' "$logfile" >&2
     return 1
 }
+
+# stop_pids: stops every process in the PIDS array and waits for each.
+stop_pids() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}

@@ -53,16 +53,10 @@ PIDS=()
 TMPDIRS=()
 STEP_PID=""
 cleanup() {
-    local pid
     if [[ -n "$STEP_PID" ]]; then
         kill "$STEP_PID" 2>/dev/null || true
     fi
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids
     if ((${#TMPDIRS[@]})); then
         rm -rf "${TMPDIRS[@]}"
     fi

@@ -98,12 +98,12 @@ impl BufferedStderr {
     }
 }
 
-impl Write for BufferedStderr {
+impl Write for &BufferedStderr {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         let full = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.extend_from_slice(data);
-            pending.len() >= Self::LIMIT
+            pending.len() >= BufferedStderr::LIMIT
         };
         if full {
             self.flush_now();
@@ -117,10 +117,10 @@ impl Write for BufferedStderr {
 }
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BufferedStderr {
-    type Writer = BufferedStderr;
+    type Writer = &'a BufferedStderr;
 
     fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+        self
     }
 }
 

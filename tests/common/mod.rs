@@ -805,19 +805,19 @@ impl TestResponse {
 
     /// `error.code` of a JSON error body (panics if the body is not one).
     pub fn error_code(&self) -> String {
-        let json = self.json();
-        json["error"]["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("not a JSON error body: {} {json}", self.status))
-            .to_owned()
+        self.error_field("code")
     }
 
     /// `error.message` of a JSON error body.
     pub fn error_message(&self) -> String {
+        self.error_field("message")
+    }
+
+    fn error_field(&self, name: &str) -> String {
         let json = self.json();
-        json["error"]["message"]
+        json["error"][name]
             .as_str()
-            .unwrap_or_else(|| panic!("no error.message in {} {json}", self.status))
+            .unwrap_or_else(|| panic!("no error.{name} in a JSON error body: {} {json}", self.status))
             .to_owned()
     }
 
