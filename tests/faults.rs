@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{MediaGate, TestResponse, config, get, get_streaming, pattern_bytes, runtime, sha256_hex, toml_str, wait_until};
+use common::{
+    MediaGate, TestResponse, config, get, get_streaming, pattern_bytes, runtime, sha256_hex, toml_str, wait_until,
+};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -99,7 +101,8 @@ impl Storage {
         let data = Bytes::from(data);
         let script = Arc::new(Mutex::new(Script { next: VecDeque::new(), then: Reply::Object }));
         let (requests, gets) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let state = Served { data: data.clone(), script: script.clone(), requests: requests.clone(), gets: gets.clone() };
+        let state =
+            Served { data: data.clone(), script: script.clone(), requests: requests.clone(), gets: gets.clone() };
         let tls_cfg = tls.clone();
         let task = runtime().spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
@@ -186,7 +189,9 @@ impl Served {
             Reply::Object => Ok(self.object(&req)),
             Reply::Cut(_) if head => Ok(self.object(&req)),
             Reply::Error(status, code, retry_after) => {
-                let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>try again</Message></Error>");
+                let xml = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>try again</Message></Error>"
+                );
                 let mut resp = Response::builder().status(status).header(header::CONTENT_TYPE, "application/xml");
                 if let Some(after) = retry_after {
                     resp = resp.header(header::RETRY_AFTER, after);
@@ -200,11 +205,14 @@ impl Served {
             }
             Reply::Close => Err(std::io::Error::other("the stand-in closes the connection without answering")),
             Reply::Cut(n) => {
-                let chunks: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
-                    Ok(Frame::data(self.data.slice(..n))),
-                    Err(std::io::Error::other("the stand-in cuts the body")),
-                ];
-                let body = StreamBody::new(futures_util::stream::iter(chunks));
+                // The cut comes a moment after the first bytes, so they are
+                // on the wire with the head (an error at once would drop both).
+                let first = futures_util::stream::iter([Ok(Frame::data(self.data.slice(..n)))]);
+                let cut = futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Err(std::io::Error::other("the stand-in cuts the body"))
+                });
+                let body = StreamBody::new(futures_util::StreamExt::chain(first, cut));
                 Ok(Response::builder()
                     .header(header::CONTENT_LENGTH, self.data.len())
                     .header(header::ETAG, ETAG)
@@ -252,6 +260,9 @@ fn full(b: Bytes) -> BoxBody<Bytes, std::io::Error> {
 
 // ------------------------------------------------------------------ certificates
 
+/// Year, month, day.
+type Date = (i32, u8, u8);
+
 /// A CA, and leaf certificates it signs.
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -267,14 +278,15 @@ impl Ca {
 
     fn write_pem(&self, dir: &Path) -> std::path::PathBuf {
         let path = dir.join("ca.pem");
-        std::fs::write(&path, self.issuer.pem()).unwrap();
+        std::fs::write(&path, pem(self.issuer.as_ref().der())).unwrap();
         path
     }
 
-    /// A server config presenting a certificate for `names`, valid over `days` (`None`: now ± a day).
-    fn server(&self, names: &[&str], days: Option<((i32, u8, u8), (i32, u8, u8))>) -> rustls::ServerConfig {
+    /// A server config presenting a certificate for `names`, valid from
+    /// `validity.0` to `validity.1` (`None`: rcgen's default, valid now).
+    fn server(&self, names: &[&str], validity: Option<(Date, Date)>) -> rustls::ServerConfig {
         let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        if let Some(((y1, m1, d1), (y2, m2, d2))) = days {
+        if let Some(((y1, m1, d1), (y2, m2, d2))) = validity {
             params.not_before = rcgen::date_time_ymd(y1, m1, d1);
             params.not_after = rcgen::date_time_ymd(y2, m2, d2);
         }
@@ -289,6 +301,14 @@ impl Ca {
             .with_single_cert(chain, key)
             .unwrap()
     }
+}
+
+/// A certificate in PEM (RFC 7468): base64 in lines of 64.
+fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
 }
 
 /// The stand-in's name: under `.localhost`, which mediagate resolves to loopback.
@@ -477,7 +497,12 @@ fn a_host_under_invalid_gives_502_saying_it_could_not_be_resolved() {
 #[test]
 fn a_host_the_system_resolver_does_not_know_gives_502_saying_it_could_not_be_resolved() {
     let mg = MediaGate::start(&config(&[&s3_integration("no-such-storage.test", 9000, false, ""), no_cache()]));
-    assert_error(&get(&url(&mg), &[]), StatusCode::BAD_GATEWAY, "upstream_error", "could not resolve no-such-storage.test");
+    assert_error(
+        &get(&url(&mg), &[]),
+        StatusCode::BAD_GATEWAY,
+        "upstream_error",
+        "could not resolve no-such-storage.test",
+    );
 }
 
 fn tls_setup(presented: rustls::ServerConfig, trusted: &Ca, extra: &str) -> (Storage, MediaGate, tempfile::TempDir) {
@@ -503,7 +528,12 @@ fn a_certificate_from_an_unknown_ca_gives_502_saying_set_ca_file() {
     let (ca, other) = (Ca::new("trusted CA"), Ca::new("someone else's CA"));
     let (storage, mg, _dir) = tls_setup(other.server(&[TLS_HOST], None), &ca, no_cache());
     let r = get(&url(&mg), &[]);
-    assert_error(&r, StatusCode::BAD_GATEWAY, "upstream_error", "certificate is not trusted: unknown issuer; set ca_file");
+    assert_error(
+        &r,
+        StatusCode::BAD_GATEWAY,
+        "upstream_error",
+        "certificate is not trusted: unknown issuer; set ca_file",
+    );
     assert_eq!(storage.requests(), 0);
     assert!(retries_logged(&mg).is_empty(), "a certificate failure is not retried");
 }

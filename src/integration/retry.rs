@@ -120,11 +120,13 @@ mod tests {
         }
     }
 
+    /// Attempts made, `Retry-After` (ms), waited so far (ms), jitter unit -> the wait (ms).
+    type Row = (u32, Option<u64>, u64, f64, Option<u64>);
+
     #[test]
     fn the_default_schedule_is_two_jittered_waits_then_giving_up() {
         let p = RetryPolicy::DEFAULT;
-        // (attempts made, Retry-After, waited so far, unit) -> wait
-        let table: [(u32, Option<u64>, u64, f64, Option<u64>); 11] = [
+        let table: [Row; 11] = [
             (1, None, 0, 0.0, Some(0)),
             (1, None, 0, 0.5, Some(100)),
             (1, None, 0, 0.999_999, Some(199)),
@@ -140,7 +142,10 @@ mod tests {
         for (made, retry_after, waited, unit, expected) in table {
             let got = p.next_wait(made, retry_after.map(MS), MS(waited), unit);
             let got_ms = got.map(|d| d.as_millis() as u64);
-            assert_eq!(got_ms, expected, "after {made} attempts, Retry-After {retry_after:?}, waited {waited} ms, unit {unit}");
+            assert_eq!(
+                got_ms, expected,
+                "after {made} attempts, Retry-After {retry_after:?}, waited {waited} ms, unit {unit}"
+            );
         }
     }
 

@@ -82,7 +82,8 @@ impl Failure {
     pub fn message(&self, integration: &str, host: &str) -> String {
         let storage = format!("the storage of integration \"{integration}\" ({host})");
         let name = host_name(host);
-        let date = |t: &Option<SystemTime>| t.map(|t| format!(" on {}", httpdate::fmt_http_date(t))).unwrap_or_default();
+        let date =
+            |t: &Option<SystemTime>| t.map(|t| format!(" on {}", httpdate::fmt_http_date(t))).unwrap_or_default();
         match self {
             Failure::Resolve(why) => format!("cannot connect to {storage}: {why}"),
             Failure::Refused => format!("cannot connect to {storage}: connection refused"),
@@ -226,16 +227,25 @@ mod tests {
         let day = SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_923_200); // 2020-01-02
         let dns = ResolveError { host: "s3.invalid".into(), source: None };
         let table: Vec<(Wrapper, Failure)> = vec![
-            (wrapped(io::Error::new(io::ErrorKind::NotFound, dns)), Failure::Resolve(
-                "could not resolve s3.invalid (a name under .invalid never resolves, RFC 6761 section 6.4)".into(),
-            )),
+            (
+                wrapped(io::Error::new(io::ErrorKind::NotFound, dns)),
+                Failure::Resolve(
+                    "could not resolve s3.invalid (a name under .invalid never resolves, RFC 6761 section 6.4)".into(),
+                ),
+            ),
             (wrapped(io::ErrorKind::ConnectionRefused.into()), Failure::Refused),
             (wrapped(io::ErrorKind::ConnectionReset.into()), Failure::Reset),
             (wrapped(io::ErrorKind::TimedOut.into()), Failure::TimedOut),
             (tls(CertificateError::UnknownIssuer), Failure::UnknownIssuer),
             (tls(CertificateError::Expired), Failure::Expired(None)),
-            (tls(CertificateError::ExpiredContext { time: unix(1_700_000_000), not_after: unix(1_577_923_200) }), Failure::Expired(Some(day))),
-            (tls(CertificateError::NotValidYetContext { time: unix(1), not_before: unix(1_577_923_200) }), Failure::NotValidYet(Some(day))),
+            (
+                tls(CertificateError::ExpiredContext { time: unix(1_700_000_000), not_after: unix(1_577_923_200) }),
+                Failure::Expired(Some(day)),
+            ),
+            (
+                tls(CertificateError::NotValidYetContext { time: unix(1), not_before: unix(1_577_923_200) }),
+                Failure::NotValidYet(Some(day)),
+            ),
             (tls(CertificateError::NotValidForName), Failure::WrongName(vec![])),
             (
                 tls(CertificateError::NotValidForNameContext {
@@ -257,7 +267,10 @@ mod tests {
         let day = SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_923_200);
         let table = [
             (Failure::Resolve("could not resolve s3.invalid".into()), "could not resolve s3.invalid"),
-            (Failure::Refused, "cannot connect to the storage of integration \"i\" (s3.example:9000): connection refused"),
+            (
+                Failure::Refused,
+                "cannot connect to the storage of integration \"i\" (s3.example:9000): connection refused",
+            ),
             (Failure::UnknownIssuer, "the certificate is not trusted: unknown issuer; set ca_file"),
             (Failure::Expired(Some(day)), "the certificate expired on Thu, 02 Jan 2020 00:00:00 GMT"),
             (Failure::Expired(None), "the certificate expired"),
@@ -292,7 +305,8 @@ mod tests {
 
     #[test]
     fn the_host_name_drops_only_a_port() {
-        let table = [("s3.example:9000", "s3.example"), ("s3.example", "s3.example"), ("[::1]:9000", "[::1]"), ("::1", "::1")];
+        let table =
+            [("s3.example:9000", "s3.example"), ("s3.example", "s3.example"), ("[::1]:9000", "[::1]"), ("::1", "::1")];
         for (host, name) in table {
             assert_eq!(host_name(host), name, "{host}");
         }

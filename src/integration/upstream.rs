@@ -124,7 +124,8 @@ impl UpstreamClient {
                     (Ok((failure, e)), None)
                 }
             };
-            let wait = if idempotent { self.retry.next_wait(attempt, retry_after, waited, fastrand::f64()) } else { None };
+            let wait =
+                if idempotent { self.retry.next_wait(attempt, retry_after, waited, fastrand::f64()) } else { None };
             let Some(wait) = wait else {
                 return match failed {
                     Err(resp) => Ok(resp),
