@@ -192,7 +192,10 @@ impl Served {
                 let xml = format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>try again</Message></Error>"
                 );
-                let mut resp = Response::builder().status(status).header(header::CONTENT_TYPE, "application/xml");
+                let mut resp = Response::builder()
+                    .status(status)
+                    .header(header::CONTENT_TYPE, "application/xml")
+                    .header("x-ms-error-code", code);
                 if let Some(after) = retry_after {
                     resp = resp.header(header::RETRY_AFTER, after);
                 }
@@ -378,16 +381,33 @@ fn a_500_then_a_200_is_retried_once_and_a_head_is_retried_too() {
 }
 
 #[test]
-fn azure_server_busy_and_502_and_504_answers_are_retried() {
-    let data = pattern_bytes(1000, 4);
-    let storage = Storage::start(data.clone());
-    storage.script(
-        &[Reply::Error(503, "ServerBusy", None), Reply::Error(502, "BadGateway", None)],
-        Reply::Error(504, "GatewayTimeout", None),
-    );
+fn s3_502_and_504_answers_are_retried_too() {
+    let storage = Storage::start(pattern_bytes(1000, 4));
+    storage.script(&[Reply::Error(502, "BadGateway", None)], Reply::Error(504, "GatewayTimeout", None));
     let mg = MediaGate::start(&config(&[&storage.integration("127.0.0.1", ""), no_cache()]));
-    assert_error(&get(&url(&mg), &[]), StatusCode::BAD_GATEWAY, "upstream_error", "504");
+    assert_error(&get(&url(&mg), &[]), StatusCode::BAD_GATEWAY, "upstream_error", "504 (GatewayTimeout");
     assert_eq!(storage.requests(), 3);
+}
+
+#[test]
+fn azure_server_busy_answers_are_retried_like_s3_slow_downs() {
+    let data = pattern_bytes(5000, 5);
+    let storage = Storage::start(data.clone());
+    let azure = format!(
+        "[[integration]]\nname = \"faulty\"\ntype = \"azure-blob\"\n\
+         storage_url = \"http://127.0.0.1:{}/devstoreaccount1/{BUCKET}\"\nsas_token = \"sv=2022-11-02&sp=r&sig=c3RhbmQtaW4%3D\"\n",
+        storage.addr.port()
+    );
+    let mg = MediaGate::start(&config(&[&azure, no_cache()]));
+    let url = mg.url(&format!("/az/devstoreaccount1/{BUCKET}/{KEY}"));
+    storage.script(&[Reply::Error(503, "ServerBusy", None), Reply::Error(500, "InternalError", None)], Reply::Object);
+    let r = get(&url, &[]);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), &data[..]);
+    assert_eq!(storage.requests(), 3);
+    storage.script(&[], Reply::Error(503, "ServerBusy", None));
+    assert_error(&get(&url, &[]), StatusCode::BAD_GATEWAY, "upstream_error", "ServerBusy");
+    assert_eq!(storage.requests(), 6);
 }
 
 #[test]
