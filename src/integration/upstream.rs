@@ -33,6 +33,13 @@ use crate::integration::{ObjectMeta, ObjectResponse, Part};
 
 type Connector = HttpsConnector<HttpConnector<LocalhostResolver>>;
 
+/// A failed attempt that may be retried: a "try again" answer, or a refused
+/// or reset connection.
+enum TryAgain {
+    Answer(Response<Incoming>),
+    Transport(transport::Failure, hyper_util::client::legacy::Error),
+}
+
 /// A pooled HTTP/1.1 client for one integration's storage.
 #[derive(Clone)]
 pub struct UpstreamClient {
@@ -101,7 +108,9 @@ impl UpstreamClient {
         let idempotent = matches!(*req.method(), Method::GET | Method::HEAD);
         let (parts, _) = req.into_parts();
         let mut waited = Duration::ZERO;
-        for attempt in 1u32.. {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
             let mut req = Request::new(Empty::<Bytes>::new());
             *req.method_mut() = parts.method.clone();
             *req.uri_mut() = parts.uri.clone();
@@ -113,37 +122,35 @@ impl UpstreamClient {
                         .headers()
                         .get(header::RETRY_AFTER)
                         .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
-                    (Err(resp), retry_after)
+                    (TryAgain::Answer(resp), retry_after)
                 }
                 Ok(resp) => return Ok(resp),
-                Err(e) => {
-                    let failure = transport::classify(&e);
-                    if !failure.is_retryable() {
-                        return Err(self.transport_error(host, failure, e));
-                    }
-                    (Ok((failure, e)), None)
-                }
+                Err(e) => match transport::classify(&e) {
+                    failure if failure.is_retryable() => (TryAgain::Transport(failure, e), None),
+                    failure => return Err(self.transport_error(host, failure, e)),
+                },
             };
             let wait =
                 if idempotent { self.retry.next_wait(attempt, retry_after, waited, fastrand::f64()) } else { None };
             let Some(wait) = wait else {
                 return match failed {
-                    Err(resp) => Ok(resp),
-                    Ok((failure, e)) => Err(self.transport_error(host, failure, e)),
+                    TryAgain::Answer(resp) => Ok(resp),
+                    TryAgain::Transport(failure, e) => Err(self.transport_error(host, failure, e)),
                 };
             };
             let what = match failed {
-                Err(resp) => {
-                    let status = resp.status();
-                    let code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                TryAgain::Answer(resp) => {
+                    let status = resp.status().as_u16();
+                    let header_code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok());
+                    let header_code = header_code.map(str::to_owned);
                     // Reading the short error body lets the connection go back to the pool.
                     let text = read_error_body(resp.into_body()).await;
-                    match xml_element(&text, "Code").or(code) {
-                        Some(code) => format!("{} {code}", status.as_u16()),
-                        None => status.as_u16().to_string(),
+                    match xml_element(&text, "Code").or(header_code) {
+                        Some(code) => format!("{status} {code}"),
+                        None => status.to_string(),
                     }
                 }
-                Ok((failure, _)) => failure.message(&self.integration, host),
+                TryAgain::Transport(failure, _) => failure.message(&self.integration, host),
             };
             tracing::warn!(
                 integration = %self.integration,
@@ -157,7 +164,6 @@ impl UpstreamClient {
             tokio::time::sleep(wait).await;
             waited += wait;
         }
-        unreachable!("the retry loop returns")
     }
 
     fn transport_error(&self, host: &str, failure: transport::Failure, e: hyper_util::client::legacy::Error) -> Error {
