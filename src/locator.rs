@@ -53,7 +53,8 @@ pub const AZURE_BLOB_HOST_SUFFIX: &str = ".blob.core.windows.net";
 /// request paths (SigV4 `CanonicalURI`) and in Azure request paths: the
 /// unreserved characters of RFC 3986 section 2.3 and `/`. Every other byte,
 /// and every byte of a non-ASCII character, is written `%XX` in upper case.
-pub const KEY_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+pub const KEY_ENCODE_SET: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
 
 /// The storage family a locator names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -216,9 +217,9 @@ fn parse_azure_url(rest: &str) -> Result<Locator> {
             "an Azure blob URL locator must not carry a query or fragment; credentials such as SAS tokens belong in the integration",
         ));
     }
-    let (host, path) = rest
-        .split_once('/')
-        .ok_or_else(|| Error::bad_locator(format!("an Azure blob URL needs /<container>/<blob> after the host: {FORM}")))?;
+    let (host, path) = rest.split_once('/').ok_or_else(|| {
+        Error::bad_locator(format!("an Azure blob URL needs /<container>/<blob> after the host: {FORM}"))
+    })?;
     if host.contains('@') {
         return Err(Error::bad_locator(format!(
             "an Azure blob URL locator must not carry a user name or password (\"...@\" in {host:?}): {FORM}"
@@ -230,7 +231,8 @@ fn parse_azure_url(rest: &str) -> Result<Locator> {
     let host = host.to_ascii_lowercase();
     let Some(account) = host.strip_suffix(AZURE_BLOB_HOST_SUFFIX) else {
         return Err(Error::bad_locator(format!(
-            "https locators are Azure blob URLs of the public cloud, {FORM}; {host:?} is not (for another endpoint, use az://<account>/<container>/<blob>)"
+            "https locators are Azure blob URLs of the public cloud, {FORM}; {host:?} is not \
+             (for another endpoint, use az://<account>/<container>/<blob>)"
         )));
     };
     split_locator(Scheme::Az, &format!("{account}/{path}"), |raw| percent_decode(raw, false))
@@ -681,9 +683,8 @@ mod tests {
         /// (dots, `%`, `+`, spaces, non-ASCII included), none of them `.` or `..`.
         fn accepted_key() -> impl Strategy<Value = String> {
             prop::collection::vec(
-                prop_oneof!["[^/\\p{Cc}]{0,6}", "[.%2eE+ ]{0,4}"].prop_map(|s| {
-                    if s == "." || s == ".." { "...".to_owned() } else { s }
-                }),
+                prop_oneof!["[^/\\p{Cc}]{0,6}", "[.%2eE+ ]{0,4}"]
+                    .prop_map(|s| if s == "." || s == ".." { "...".to_owned() } else { s }),
                 1..12,
             )
             .prop_map(|segments| segments.join("/"))
@@ -698,26 +699,28 @@ mod tests {
                 prop_assert!(check_key(&key).is_ok(), "{:?}", key);
                 let encoded = encode_key(&key);
                 prop_assert_eq!(percent_decode(&encoded, false).unwrap(), key.clone());
-                for (scheme, account) in [(Scheme::S3, None), (Scheme::Gs, None), (Scheme::Local, None), (Scheme::Az, Some("acct"))] {
-                    let l = Locator { scheme, account: account.map(str::to_owned), bucket: "b".into(), key: key.clone() };
+                let schemes =
+                    [(Scheme::S3, None), (Scheme::Gs, None), (Scheme::Local, None), (Scheme::Az, Some("acct"))];
+                for (scheme, account) in schemes {
+                    let account = account.map(str::to_owned);
+                    let l = Locator { scheme, account, bucket: "b".into(), key: key.clone() };
                     prop_assert_eq!(Locator::from_path(&l.path_form()).unwrap(), l);
                 }
             }
 
             #[test]
             fn no_accepted_key_yields_an_upstream_path_with_a_dot_segment(key in key_like()) {
-                for parsed in [
+                let parsed = [
                     Locator::parse(&format!("s3://b/{key}")),
                     Locator::from_path(&format!("/s3/b/{key}")),
                     Locator::from_path(&format!("/az/acct/c/{key}")),
                     Locator::parse(&format!("https://acct.blob.core.windows.net/c/{key}")),
                     Locator::from_query(Some(&format!("locator=s3://b/{key}"))),
-                ] {
-                    if let Ok(l) = parsed {
-                        let upstream = format!("/{}/{}", l.bucket, encode_key(&l.key));
-                        prop_assert!(check_upstream_path(&upstream, "p").is_ok(), "{:?} -> {}", l, upstream);
-                        prop_assert!(check_key(&l.key).is_ok());
-                    }
+                ];
+                for l in parsed.into_iter().flatten() {
+                    let upstream = format!("/{}/{}", l.bucket, encode_key(&l.key));
+                    prop_assert!(check_upstream_path(&upstream, "p").is_ok(), "{:?} -> {}", l, upstream);
+                    prop_assert!(check_key(&l.key).is_ok());
                 }
             }
 

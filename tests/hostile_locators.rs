@@ -196,7 +196,8 @@ fn azure_scope(tag: &str) -> Option<(Scoped, AzurePeer)> {
         .and_then(|mut a| a.next())
         .expect("the Azure peer resolves");
     let relay = Relay::start(upstream, Fault::None);
-    let through = AzurePeer { url: format!("http://{}{}", relay.addr(), uri.path().trim_end_matches('/')), ..peer.clone() };
+    let through =
+        AzurePeer { url: format!("http://{}{}", relay.addr(), uri.path().trim_end_matches('/')), ..peer.clone() };
     let mg = MediaGate::start(&config(&[&through.integration("azure", &media, "")]));
     let account = &peer.account;
     let controls = [format!("/az/{account}/{media}/c1.txt"), format!("/az/{account}/{media}/c2.txt")];
@@ -244,7 +245,8 @@ fn every_dot_segment_form_in_the_s3_and_gs_query_forms_is_refused_before_the_sto
     let (media, outside) = (&t.media, &t.outside);
     let mut cases = Vec::new();
     for scheme in ["s3", "gs"] {
-        for key in [format!("../{outside}/o.txt"), format!("x/../../{outside}/o.txt"), "./c1.txt".into(), "x/..".into()] {
+        for key in [format!("../{outside}/o.txt"), format!("x/../../{outside}/o.txt"), "./c1.txt".into(), "x/..".into()]
+        {
             let locator = format!("{scheme}://{media}/{key}");
             cases.push(format!("/media?locator={locator}"));
             cases.push(format!("/media?locator={}", encode_component(&locator)));
