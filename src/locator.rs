@@ -18,12 +18,13 @@
 //!   includes overlong forms such as `%C0%AE`), a key over 1024 bytes;
 //! - a key with a control character (bytes 0x00-0x1F and 0x7F): the message
 //!   names the byte;
-//! - a key with a `.` or `..` segment (segments split on `/`: `../x`,
-//!   `a/./b`, `x/..`, `.`), checked on the decoded key, so `%2e%2e`, `%2E.`
-//!   and the other encoded forms are refused too. Such a path is resolved by
-//!   storages and HTTP hops (RFC 3986 section 5.2.4), which would let a
-//!   locator scoped to one bucket read another with this integration's
-//!   credentials. `a..b`, `...` and `.hidden` are ordinary names and valid.
+//! - a key with a `.` or `..` segment (segments split on `/`, and on `\`,
+//!   which Azure Blob Storage turns into `/`: `../x`, `a/./b`, `x/..`, `.`,
+//!   `..\x`), checked on the decoded key, so `%2e%2e`, `%2E.` and the other
+//!   encoded forms are refused too. Such a path is resolved by storages and
+//!   HTTP hops (RFC 3986 section 5.2.4), which would let a locator scoped to
+//!   one bucket read another with this integration's credentials. `a..b`,
+//!   `...` and `.hidden` are ordinary names and valid.
 //!   This refusal is a deliberate tightening of "no dot-segment resolution":
 //!   such keys are neither resolved nor sent;
 //! - an `https://` locator that is not exactly
@@ -289,19 +290,22 @@ pub fn check_key(key: &str) -> Result<()> {
             describe_control(byte)
         )));
     }
-    if let Some(segment) = key.split('/').find(|s| is_dot_segment(s.as_bytes())) {
+    if let Some(segment) = dot_segment(key.as_bytes()) {
+        let segment = String::from_utf8_lossy(segment);
         return Err(Error::bad_locator(format!(
-            "the object key {key:?} has a {segment:?} segment: keys with '.' or '..' segments (also percent-encoded, \
-             as %2e) are refused, because a storage or a proxy on the way resolves them into another path; names \
-             like 'a..b', '...' or '.hidden' are fine"
+            "the object key {key:?} has a {segment:?} segment: keys with '.' or '..' segments (between '/' or '\\', \
+             also percent-encoded, as %2e) are refused, because a storage or a proxy on the way resolves them into \
+             another path; names like 'a..b', '...' or '.hidden' are fine"
         )));
     }
     Ok(())
 }
 
-/// `.` and `..`: the dot segments of RFC 3986 section 3.3.
-fn is_dot_segment(segment: &[u8]) -> bool {
-    segment == b"." || segment == b".."
+/// The first `.` or `..` segment of `path` (RFC 3986 section 3.3), with
+/// segments split on `/` and also on `\`: Azure Blob Storage turns `\` in a
+/// blob name into `/`, and WHATWG URL parsers read `\` as `/` in http(s) paths.
+fn dot_segment(path: &[u8]) -> Option<&[u8]> {
+    path.split(|b| matches!(b, b'/' | b'\\')).find(|segment| *segment == b"." || *segment == b"..")
 }
 
 /// `0x00 (NUL)`, `0x0A (LF)`, `0x7F (DEL)`.
@@ -316,12 +320,13 @@ fn describe_control(byte: u8) -> String {
 
 /// Defence in depth for the upstream request builders: refuses, with an
 /// internal error, an encoded request path (as sent on the request line)
-/// that has a `.` or `..` segment, raw or percent-encoded. [`check_key`]
-/// refuses such keys first, so this never fires unless a bug lets one
-/// through; when it does, nothing is sent.
+/// that has a `.` or `..` segment once decoded (so `%2e%2e`, and `%2F` or
+/// `%5C` around dots, count too). [`check_key`] refuses such keys first, so
+/// this never fires unless a bug lets one through; when it does, nothing is
+/// sent.
 pub fn check_upstream_path(encoded_path: &str, integration: &str) -> Result<()> {
-    let dot = encoded_path.split('/').any(|segment| is_dot_segment(&percent_decode_str(segment).collect::<Vec<u8>>()));
-    if dot {
+    let decoded: Vec<u8> = percent_decode_str(encoded_path).collect();
+    if dot_segment(&decoded).is_some() {
         return Err(Error::internal(format!(
             "integration \"{integration}\" refused to send a request whose path has a '.' or '..' segment \
              ({encoded_path:?}); this is a bug in mediagate, please report it"
@@ -447,7 +452,7 @@ mod tests {
 
     #[test]
     fn keys_with_a_dot_segment_are_refused_in_every_scheme_and_both_forms() {
-        let keys = ["..", ".", "../x", "./x", "x/..", "x/.", "a/../b", "a/./b", "a//../b", "../../etc/passwd"];
+        let keys = ["..", ".", "../x", "./x", "x/..", "x/.", "a/../b", "a/./b", "a//../b", "../../etc/passwd", "..\\x"];
         for key in keys {
             for scheme in ["s3", "gs", "local"] {
                 let text = format!("{scheme}://b/{key}");
@@ -468,7 +473,9 @@ mod tests {
 
     #[test]
     fn percent_encoded_dot_segments_are_refused_because_the_check_is_on_the_decoded_key() {
-        for raw in ["%2e%2e", "%2E%2E", "%2E%2e", ".%2e", "%2e.", "%2E", "%2e", "..%2F..", "x%2F%2E%2E", "%2e%2e%2fx"] {
+        let encoded =
+            ["%2e%2e", "%2E%2E", "%2E%2e", ".%2e", "%2e.", "%2E", "%2e", "..%2F..", "x%2F%2E%2E", "%2e%2e%2fx"];
+        for raw in encoded.into_iter().chain(["..%5Cx", "x%5C%2e%2e", "%2e%5C"]) {
             let path = format!("/s3/b/{raw}/y");
             refusal(Locator::from_path(&path), &path);
             let path = format!("/az/acct/c/{raw}");
@@ -483,7 +490,9 @@ mod tests {
 
     #[test]
     fn names_with_dots_inside_a_segment_stay_valid() {
-        for key in ["a..b", "...", ".hidden", "..hidden", "x/.../y", "x./y.", "a/.b/..c", "v1.2/..."] {
+        for key in
+            ["a..b", "...", ".hidden", "..hidden", "x/.../y", "x./y.", "a/.b/..c", "v1.2/...", "a\\b", "x\\...\\y"]
+        {
             assert_eq!(Locator::parse(&format!("s3://b/{key}")).unwrap().key, key);
             assert_eq!(Locator::from_path(&format!("/gs/b/{key}")).unwrap().key, key);
             assert_eq!(Locator::from_path(&format!("/local/b/{}", encode_key(key))).unwrap().key, key);
@@ -639,12 +648,13 @@ mod tests {
 
     #[test]
     fn an_upstream_path_with_a_dot_segment_is_an_internal_error() {
-        for path in ["/b/../x", "/b/./x", "/b/x/..", "/b/%2e%2E/x", "/b/.%2e", "/b/%2E", "/acct/c/.."] {
+        let dotted = ["/b/../x", "/b/./x", "/b/x/..", "/b/%2e%2E/x", "/b/.%2e", "/b/%2E", "/acct/c/..", "/b/..%5Cx"];
+        for path in dotted.into_iter().chain(["/b/x%2F..%2Fy", "/b/%5C.%5C"]) {
             let err = check_upstream_path(path, "s3").unwrap_err();
             assert_eq!(err.kind, Kind::Internal, "{path}");
             assert!(err.message.contains("integration \"s3\""), "{}", err.message);
         }
-        for path in ["/", "/b/k", "/b/a..b/...", "/b/.hidden", "/b/%252e%252e", "/b//x/"] {
+        for path in ["/", "/b/k", "/b/a..b/...", "/b/.hidden", "/b/%252e%252e", "/b//x/", "/b/a%5C...%5Cb"] {
             assert!(check_upstream_path(path, "s3").is_ok(), "{path}");
         }
     }
@@ -668,6 +678,7 @@ mod tests {
                     Just(".".to_owned()),
                     Just("..".to_owned()),
                     Just("/".to_owned()),
+                    Just("\\".to_owned()),
                     Just("%".to_owned()),
                     Just("%2e".to_owned()),
                     "[a-zA-Z0-9 +=@:,;!*'()\\[\\]$&~_-]{1,3}",
@@ -680,11 +691,16 @@ mod tests {
         }
 
         /// Keys the rules accept: segments of any non-control characters
-        /// (dots, `%`, `+`, spaces, non-ASCII included), none of them `.` or `..`.
+        /// (dots, `%`, `+`, `\\`, spaces, non-ASCII included), none of them
+        /// `.` or `..`.
         fn accepted_key() -> impl Strategy<Value = String> {
             prop::collection::vec(
-                prop_oneof!["[^/\\p{Cc}]{0,6}", "[.%2eE+ ]{0,4}"]
-                    .prop_map(|s| if s == "." || s == ".." { "...".to_owned() } else { s }),
+                prop_oneof!["[^/\\p{Cc}]{0,6}", "[.%2eE+ \\\\]{0,4}"].prop_map(|segment| {
+                    // a lone `.` or `..` between backslashes becomes `...`
+                    let parts: Vec<&str> =
+                        segment.split('\\').map(|p| if p == "." || p == ".." { "..." } else { p }).collect();
+                    parts.join("\\")
+                }),
                 1..12,
             )
             .prop_map(|segments| segments.join("/"))

@@ -222,6 +222,9 @@ fn every_dot_segment_form_in_the_s3_and_gs_path_forms_is_refused_before_the_stor
         }
         cases.push(format!("/{scheme}/{media}/..%2F{outside}%2Fo.txt"));
         cases.push(format!("/{scheme}/{media}/%2e%2e%2f{outside}%2fo.txt"));
+        // `\` separates segments for Azure and WHATWG URL parsers: refused everywhere
+        cases.push(format!("/{scheme}/{media}/..%5C{outside}%5Co.txt"));
+        cases.push(format!("/{scheme}/{media}/x%5C.%5Cc1.txt"));
         cases.push(format!("/{scheme}/{media}/./c1.txt"));
         cases.push(format!("/{scheme}/{media}/%2e/c1.txt"));
         cases.push(format!("/{scheme}/{media}/%2E/c1.txt"));
@@ -335,6 +338,8 @@ fn every_dot_segment_form_in_the_az_and_https_forms_is_refused_before_the_storag
         cases.push(format!("/media?locator={}", encode_component(&format!("{https}/{dot}/c1.txt"))));
     }
     cases.push(format!("/az/{account}/{media}/..%2F{outside}%2Fx.txt"));
+    cases.push(format!("/az/{account}/{media}/..%5C{outside}%5Cx.txt"));
+    cases.push(format!("/media?locator={}", encode_component(&format!("{https}/..%5C{outside}%5Cx.txt"))));
     cases.push(format!("/az/{account}/../{outside}/x.txt"));
     cases.push(format!("/az/{account}/{media}/a%00b"));
     cases.push(format!("/az/{account}/{media}/%+F"));
