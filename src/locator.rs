@@ -35,7 +35,8 @@
 //!
 //! The upstream request builders (S3, Azure, local) check once more, with
 //! [`check_upstream_path`], that the path they are about to send has no dot
-//! segment, and refuse with an internal error if it ever has.
+//! segment once decoded (between `/` or `\`), and refuse with an internal
+//! error, sending nothing, if it ever has.
 
 use std::fmt;
 
