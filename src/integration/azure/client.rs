@@ -21,7 +21,7 @@ use crate::http::conditional::Conditions;
 use crate::http::range::RangeSpec;
 use crate::integration::upstream::UpstreamClient;
 use crate::integration::{ObjectRequest, ObjectResponse, Part};
-use crate::locator::encode_key;
+use crate::locator::{check_upstream_path, encode_key};
 use crate::secret::Secret;
 
 /// The `x-ms-version` sent with every request
@@ -364,8 +364,10 @@ impl AzureBackend {
         format!("az://{}/{container}/{key}", self.account)
     }
 
-    /// Adds the version, date and authorization, and sends.
+    /// Adds the version, date and authorization, and sends; a path with a
+    /// dot segment is never signed nor sent ([`check_upstream_path`]).
     async fn send(&self, call: Call<'_>, what: &str) -> Result<http::Response<Incoming>> {
+        check_upstream_path(&call.path, self.client.integration())?;
         let mut headers = call.headers;
         headers.insert(X_MS_VERSION, HeaderValue::from_static(API_VERSION));
         headers.insert(X_MS_DATE, header_value(httpdate::fmt_http_date(SystemTime::now()))?);
@@ -567,6 +569,21 @@ mod tests {
         let err = b.fetch(&req).await.unwrap_err();
         assert_eq!(err.kind, Kind::NoIntegration);
         assert!(err.message.contains("\"az\" serves container media only"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn a_blob_name_with_a_dot_segment_is_never_requested() {
+        // Port 9 (discard) on loopback: were a request sent, it would fail differently.
+        let b = AzureBackend::new("az", &config("127.0.0.1", Some(9), true, key()), &upstream()).unwrap();
+        let cond = Conditions::default();
+        for key in ["../other/a.bin", "a/./b", "x/..", "."] {
+            for head in [false, true] {
+                let req = ObjectRequest { head, bucket: "media", key, range: None, conditions: &cond };
+                let err = b.fetch(&req).await.unwrap_err();
+                assert_eq!(err.kind, Kind::Internal, "{key:?}: {}", err.message);
+                assert!(err.message.contains("'.' or '..' segment"), "{}", err.message);
+            }
+        }
     }
 
     #[test]

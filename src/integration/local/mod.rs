@@ -1,8 +1,12 @@
 //! A directory on the proxy's disk: `local://<bucket>/<key>` is the file
 //! `<root>/<bucket>/<key>`. Used for the embedded demo, tests and NFS mounts.
 //!
-//! Nothing can leave the root: a key with a `..` segment, an absolute key,
-//! or a path whose symlinks resolve outside the root is `400 bad_locator`.
+//! Nothing can leave the root: an absolute key or a path whose symlinks
+//! resolve outside the root is `400 bad_locator`. Keys with `.` or `..`
+//! segments never get here (the locator refuses them, see
+//! [`crate::locator::check_key`]); should one ever do, it is refused with an
+//! internal error before the file system is touched
+//! ([`crate::locator::check_upstream_path`]).
 //! Range and preconditions are answered here from the file's metadata, with
 //! a strong ETag made of the modification time and the size (as nginx does).
 
@@ -21,6 +25,7 @@ use crate::error::{Error, Kind, Result};
 use crate::http::body::{self, BoxError};
 use crate::http::range::ByteSpan;
 use crate::integration::{ObjectMeta, ObjectRequest, ObjectResponse, Part};
+use crate::locator::{check_upstream_path, encode_key};
 
 /// Read buffer per streamed file: memory per request stays at this size.
 const CHUNK: usize = 64 * 1024;
@@ -91,7 +96,8 @@ impl LocalBackend {
 
     /// The file of `bucket`/`key`, proven to lie inside the root.
     async fn resolve(&self, bucket: &str, key: &str, what: &str) -> Result<PathBuf> {
-        check_key_stays_inside(key, what)?;
+        check_upstream_path(&format!("/{}/{}", encode_key(bucket), encode_key(key)), &self.name)?;
+        check_key_is_relative(key, what)?;
         let path = self.root.join(bucket).join(key);
         let real = tokio::fs::canonicalize(&path).await.map_err(|e| self.io_error(e, what))?;
         if !real.starts_with(&self.root) {
@@ -116,14 +122,13 @@ fn not_found(what: &str, integration: &str) -> Error {
     Error::new(Kind::NotFound, format!("{what} does not exist in integration \"{integration}\""))
 }
 
-/// Refuses keys that name a parent directory or an absolute path. Symlinks
-/// are checked after resolution, in [`LocalBackend::resolve`].
-fn check_key_stays_inside(key: &str, what: &str) -> Result<()> {
-    let path = Path::new(key);
-    let escapes = key.contains('\0')
-        || path.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)));
-    if escapes {
-        return Err(Error::bad_locator(format!("{what}: a local key may not contain '..' segments or start with '/'")));
+/// Refuses absolute keys (`/etc/passwd`). Dot segments are refused before,
+/// by the locator and by [`check_upstream_path`]; symlinks are checked after
+/// resolution, in [`LocalBackend::resolve`].
+fn check_key_is_relative(key: &str, what: &str) -> Result<()> {
+    let absolute = Path::new(key).components().any(|c| matches!(c, Component::RootDir | Component::Prefix(_)));
+    if absolute {
+        return Err(Error::bad_locator(format!("{what}: a local key may not start with '/'")));
     }
     Ok(())
 }
@@ -139,13 +144,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_that_climb_out_or_are_absolute_are_refused() {
-        for key in ["../x", "a/../../x", "/etc/passwd", "a/..", "..", "a\0b"] {
-            let err = check_key_stays_inside(key, "local://b/x").unwrap_err();
+    fn absolute_keys_are_refused_and_relative_ones_pass() {
+        for key in ["/etc/passwd", "//x", "/"] {
+            let err = check_key_is_relative(key, "local://b/x").unwrap_err();
             assert_eq!(err.kind, Kind::BadLocator, "{key:?}");
         }
-        for key in ["a", "a/b.mp4", "a..b", "..a", "a/./b", "a//b", "dir/"] {
-            assert!(check_key_stays_inside(key, "local://b/x").is_ok(), "{key:?}");
+        for key in ["a", "a/b.mp4", "a..b", "..a", "a//b", "dir/"] {
+            assert!(check_key_is_relative(key, "local://b/x").is_ok(), "{key:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_with_a_dot_segment_never_reaches_the_file_system() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("b")).unwrap();
+        std::fs::create_dir_all(dir.path().join("other")).unwrap();
+        std::fs::write(dir.path().join("other/x.txt"), b"other").unwrap();
+        let cfg = LocalConfig { root: dir.path().to_owned(), buckets: vec!["b".to_owned()] };
+        let backend = LocalBackend::new("files", &cfg).unwrap();
+        let cond = crate::http::conditional::Conditions::default();
+        for key in ["../other/x.txt", "./../other/x.txt", "sub/../../other/x.txt", "..", "."] {
+            let req = ObjectRequest { head: false, bucket: "b", key, range: None, conditions: &cond };
+            let Err(err) = backend.fetch(&req).await else { panic!("{key:?} was read") };
+            assert_eq!(err.kind, Kind::Internal, "{key:?}: {}", err.message);
         }
     }
 

@@ -19,7 +19,7 @@ use crate::config::{Addressing, S3Config, S3Credentials, UpstreamConfig};
 use crate::error::{Error, Kind, Result};
 use crate::integration::upstream::UpstreamClient;
 use crate::integration::{ObjectRequest, ObjectResponse};
-use crate::locator::{Scheme, encode_key};
+use crate::locator::{Scheme, check_upstream_path, encode_key};
 
 /// An S3 integration's client.
 pub struct S3Backend {
@@ -115,10 +115,13 @@ impl S3Backend {
         }
     }
 
+    /// Signs and sends; a path with a dot segment is never signed nor sent
+    /// ([`check_upstream_path`]).
     async fn send(&self, builder: http::request::Builder) -> Result<http::Response<hyper::body::Incoming>> {
         let mut req = builder
             .body(Empty::<Bytes>::new())
             .map_err(|e| Error::internal(format!("integration \"{}\": cannot build the request: {e}", self.name)))?;
+        check_upstream_path(req.uri().path(), &self.name)?;
         sign::sign_request(&mut req, &self.creds, &self.region, SystemTime::now())
             .map_err(|e| Error::new(Kind::Internal, format!("integration \"{}\": {e}", self.name)))?;
         self.client.send(req).await
@@ -156,6 +159,60 @@ fn credentials(cfg: &S3Credentials) -> Result<Credentials, String> {
                 return Err("credentials = \"env\" but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not set".into());
             };
             Ok(Credentials::new(ak, sk, var("AWS_SESSION_TOKEN"), None, "environment"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::http::conditional::Conditions;
+    use crate::secret::Secret;
+
+    /// A backend for 127.0.0.1:9 (discard): were a request sent, it would
+    /// fail with a connection error, not with the refusal under test.
+    fn backend(addressing: Addressing) -> S3Backend {
+        let cfg = S3Config {
+            endpoint: "127.0.0.1".to_owned(),
+            custom_endpoint: true,
+            port: Some(9),
+            tls: false,
+            region: "us-east-1".to_owned(),
+            credentials: S3Credentials::Static {
+                access_key_id: "AKID".to_owned(),
+                secret_access_key: Secret::new("secret"),
+                session_token: None,
+            },
+            buckets: vec!["media".to_owned()],
+            addressing,
+            locator_scheme: Scheme::S3,
+            ca_file: None,
+        };
+        let upstream = UpstreamConfig {
+            connect_timeout: Duration::from_secs(1),
+            first_byte_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+            pool_idle_timeout: Duration::from_secs(5),
+            pool_max_idle_per_host: 4,
+        };
+        S3Backend::new("s3", &cfg, &upstream).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_key_with_a_dot_segment_is_never_signed_nor_sent() {
+        let cond = Conditions::default();
+        for addressing in [Addressing::Path, Addressing::VirtualHost] {
+            let b = backend(addressing);
+            for key in ["../outside/o.txt", "a/./b", "x/..", ".", ".."] {
+                for head in [false, true] {
+                    let req = ObjectRequest { head, bucket: "media", key, range: None, conditions: &cond };
+                    let err = b.fetch(&req).await.unwrap_err();
+                    assert_eq!(err.kind, Kind::Internal, "{key:?}: {}", err.message);
+                    assert!(err.message.contains("integration \"s3\" refused"), "{}", err.message);
+                }
+            }
         }
     }
 }
