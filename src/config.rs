@@ -158,7 +158,7 @@ pub struct IntegrationConfig {
     /// `name`: unique, `[a-z0-9-]+`.
     pub name: String,
     /// `cache_control`: the `Cache-Control` sent with this integration's media,
-    /// default `public, max-age=300`.
+    /// default `max-age=300`.
     pub cache_control: String,
     pub kind: IntegrationKind,
 }
@@ -587,7 +587,7 @@ fn upstream(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> UpstreamConfig {
 // Integrations
 
 /// The default `cache_control` of an integration.
-const DEFAULT_CACHE_CONTROL: &str = "public, max-age=300";
+const DEFAULT_CACHE_CONTROL: &str = "max-age=300";
 
 /// An integration as read, with what messages need to point at it.
 struct Read {
@@ -1995,7 +1995,7 @@ mod tests {
 
     #[test]
     fn cache_control_has_a_default_and_must_be_a_header_value() {
-        assert_eq!(ok(&s3_toml("")).integrations[0].cache_control, "public, max-age=300");
+        assert_eq!(ok(&s3_toml("")).integrations[0].cache_control, "max-age=300");
         assert_eq!(ok(&s3_toml("cache_control = \"no-store\"")).integrations[0].cache_control, "no-store");
         assert_one_problem(&s3_toml("cache_control = \"a\\nb\""), &["cache_control: expected a valid header value"]);
         assert_one_problem(&s3_toml("cache_control = \"\""), &["cache_control: expected a valid header value"]);
