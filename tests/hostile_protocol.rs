@@ -230,6 +230,40 @@ fn a_head_past_hypers_128_kib_buffer_gets_hypers_own_431_without_a_body() {
 }
 
 #[test]
+fn a_target_past_hypers_64_kib_gets_hypers_own_414_without_a_body() {
+    let (_root, mg) = gate("");
+    let request = format!("GET /local/b/{} HTTP/1.1\r\nHost: x\r\n\r\n", "k".repeat(70_000));
+    only_answer(mg.addr, request.as_bytes()).assert_hyper_answer(414);
+}
+
+#[test]
+fn more_than_100_header_lines_get_hypers_own_431_without_a_body() {
+    let (_root, mg) = gate("");
+    let lines: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let request = format!("GET /local/b/k.txt HTTP/1.1\r\nHost: x\r\n{lines}\r\n");
+    only_answer(mg.addr, request.as_bytes()).assert_hyper_answer(431);
+}
+
+#[test]
+fn an_http2_header_list_past_16_kib_is_431_headers_too_large() {
+    use http_body_util::{BodyExt, Empty};
+    let (_root, mg) = gate("");
+    let url = mg.url("/local/b/k.txt");
+    let (status, body) = common::runtime().block_on(async {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http::<Empty<bytes::Bytes>>();
+        let req = http::Request::get(url).header("x-big", "a".repeat(30_000)).body(Empty::new()).expect("request");
+        let resp = client.request(req).await.expect("h2c request");
+        let status = resp.status();
+        (status, resp.into_body().collect().await.expect("body").to_bytes())
+    });
+    assert_eq!(status, 431);
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("a JSON body");
+    assert_eq!(json["error"]["code"], "headers_too_large");
+}
+
+#[test]
 fn a_target_longer_than_8_kib_is_414_uri_too_long() {
     let (_root, mg) = gate("");
     let request = format!("GET /local/b/{} HTTP/1.1\r\nHost: x\r\n\r\n", "k".repeat(9000));
