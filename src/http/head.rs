@@ -38,6 +38,7 @@ const _: () = assert!(HYPER_HEAD_BUFFER > 4 * MAX_HEAD_BYTES && HYPER_H2_HEADER_
 /// Refuses a request head that mediagate will not serve:
 /// - a target longer than [`MAX_TARGET_BYTES`]: `414 uri_too_long`;
 /// - a head larger than [`MAX_HEAD_BYTES`]: `431 headers_too_large`;
+/// - an HTTP/2 request whose `Host` disagrees with `:authority`: `400 bad_request`;
 /// - an HTTP/1.1 request without `Host`, with more than one `Host`, or with a
 ///   `Host` that is not `uri-host [":" port]`: `400 bad_request`
 ///   (RFC 9112 section 3.2). A target in absolute form names the authority
@@ -58,8 +59,29 @@ pub fn check(parts: &Parts) -> Result<()> {
             format!("the request head is {size} bytes; mediagate reads heads of up to {MAX_HEAD_BYTES} bytes"),
         ));
     }
-    if parts.version == Version::HTTP_11 {
-        check_host(parts)?;
+    match parts.version {
+        Version::HTTP_11 => check_host(parts),
+        Version::HTTP_2 => check_h2_host(parts),
+        _ => Ok(()),
+    }
+}
+
+/// RFC 9113 section 8.3.1: an HTTP/2 request whose `Host` names another
+/// authority than its `:authority` is malformed (and so are two `Host`s).
+fn check_h2_host(parts: &Parts) -> Result<()> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let (host, second) = (hosts.next(), hosts.next());
+    let differs = match (host, parts.uri.authority()) {
+        (Some(host), Some(authority)) => {
+            let host = host.to_str().ok().and_then(|h| h.parse::<http::uri::Authority>().ok());
+            let default_port = if parts.uri.scheme_str() == Some("https") { 443 } else { 80 };
+            let port = |a: &http::uri::Authority| a.port_u16().unwrap_or(default_port);
+            host.is_none_or(|h| !h.host().eq_ignore_ascii_case(authority.host()) || port(&h) != port(authority))
+        }
+        _ => false,
+    };
+    if second.is_some() || differs {
+        return Err(Error::new(Kind::BadRequest, "the Host header names another authority than :authority"));
     }
     Ok(())
 }
@@ -147,6 +169,17 @@ mod tests {
         for bad in ["a b", "u@a.example", "a/b", "a:port"] {
             assert_eq!(kind(check(&parts(v11, "/x", &[("host", bad)]))), Some(Kind::BadRequest), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_http2_host_must_agree_with_the_authority() {
+        let v2 = Version::HTTP_2;
+        assert_eq!(kind(check(&parts(v2, "http://a.example/x", &[("host", "A.example:80")]))), None);
+        assert_eq!(kind(check(&parts(v2, "https://a.example/x", &[("host", "a.example:443")]))), None);
+        assert_eq!(kind(check(&parts(v2, "http://a.example/x", &[("host", "b.example")]))), Some(Kind::BadRequest));
+        assert_eq!(kind(check(&parts(v2, "http://a.example/x", &[("host", "a.example:81")]))), Some(Kind::BadRequest));
+        let two = [("host", "a.example"), ("host", "a.example")];
+        assert_eq!(kind(check(&parts(v2, "http://a.example/x", &two))), Some(Kind::BadRequest));
     }
 
     #[test]
