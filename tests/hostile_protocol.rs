@@ -318,6 +318,38 @@ fn trace_post_put_delete_and_unknown_methods_are_405_and_close_the_connection() 
     }
 }
 
+#[test]
+fn over_http2_a_refused_method_is_405_and_the_connection_serves_on() {
+    use http_body_util::{BodyExt, Empty};
+    let (_root, mg) = gate("");
+    let url = mg.url("/local/b/k.txt");
+    let answers = common::runtime().block_on(async {
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(mg.addr).await.expect("connect")),
+        )
+        .await
+        .expect("h2c handshake");
+        tokio::spawn(conn);
+        let mut out = Vec::new();
+        for method in [http::Method::DELETE, http::Method::GET] {
+            let req =
+                http::Request::builder().method(method).uri(&url).body(Empty::<bytes::Bytes>::new()).expect("request");
+            let resp = send.send_request(req).await.expect("an answer on the same connection");
+            let (parts, body) = resp.into_parts();
+            out.push((parts.status, parts.headers, body.collect().await.expect("body").to_bytes()));
+        }
+        out
+    });
+    assert_eq!(answers[0].0, 405);
+    assert_eq!(answers[0].1.get("allow").map(|v| v.as_bytes()), Some(&b"GET, HEAD, OPTIONS"[..]));
+    assert!(answers[0].1.get("connection").is_none(), "a connection-specific field over HTTP/2");
+    let json: serde_json::Value = serde_json::from_slice(&answers[0].2).expect("a JSON body");
+    assert_eq!(json["error"]["code"], "method_not_allowed");
+    assert_eq!(answers[1].0, 200);
+    assert_eq!(&answers[1].2[..], b"k");
+}
+
 // ------------------------------------------------------------------ smuggling forms
 
 const HIDDEN: &str = "GET /local/b/r.bin HTTP/1.1\r\nHost: x\r\n\r\n";
