@@ -541,7 +541,11 @@ fn a_wrong_secret_is_502_upstream_denied_naming_the_integration_but_never_the_se
         assert!(!r.text().contains(SECRET_LIKE), "the secret leaked into the response");
         assert!(!format!("{:?}", r.headers).contains(SECRET_LIKE), "the secret leaked into a header");
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // The access log is flushed in the background: wait for both requests' lines.
+    let logged = common::wait_until(std::time::Duration::from_secs(10), || {
+        mg.logs().iter().filter(|l| l["message"] == "request").count() >= 2
+    });
+    assert!(logged, "the two requests never reached the access log:\n{}", mg.stderr_text());
     assert!(!mg.stderr_text().contains(SECRET_LIKE), "the secret leaked into the logs");
 }
 

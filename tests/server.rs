@@ -76,10 +76,10 @@ fn past_the_connection_limit_a_new_connection_gets_503_overloaded() {
     assert!(text.contains("\"code\":\"overloaded\""), "{text}");
     assert!(text.to_ascii_lowercase().contains("retry-after: 1"), "{text}");
     drop(held);
-    // Once the slots are free again, requests are served.
-    std::thread::sleep(Duration::from_millis(300));
-    let ok = common::get(&mg.url("/local/b/small.bin"), &[]);
-    assert_eq!(ok.status, 200);
+    // Once the slots are free again (the server sees the two closes), requests are served.
+    let served =
+        common::wait_until(Duration::from_secs(10), || common::get(&mg.url("/local/b/small.bin"), &[]).status == 200);
+    assert!(served, "requests are still refused after the held connections closed");
 }
 
 #[test]
@@ -114,13 +114,8 @@ fn sigterm_lets_an_inflight_response_finish_and_then_exits() {
     let body = &all[split..];
     assert_eq!(body.len(), 32 << 20, "the in-flight body must be complete");
     assert_eq!(sha256_hex(body), sha256_hex(&pattern_bytes(32 << 20, 2)));
-    for _ in 0..100 {
-        if !mg.is_running() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("mediagate still runs 10 s after SIGTERM with nothing in flight");
+    let exited = common::wait_until(Duration::from_secs(10), || !mg.is_running());
+    assert!(exited, "mediagate still runs 10 s after SIGTERM with nothing in flight");
 }
 
 #[test]
@@ -141,8 +136,11 @@ fn every_request_gets_one_access_log_line_with_bytes_and_integration() {
     let mg = MediaGate::start(&server_config(root.path(), ""));
     assert_eq!(common::get(&mg.url("/local/b/small.bin"), &[("Range", "bytes=0-99")]).status, 206);
     assert_eq!(common::get(&mg.url("/local/b/missing.bin"), &[]).status, 404);
-    std::thread::sleep(Duration::from_millis(300));
-    let lines: Vec<_> = mg.logs().into_iter().filter(|l| l["message"] == "request").collect();
+    let request_lines = || mg.logs().into_iter().filter(|l| l["message"] == "request").collect::<Vec<_>>();
+    // The access log is flushed in the background: wait for the second line
+    // (and a moment's chance for a wrong third one is covered by the count).
+    common::wait_until(Duration::from_secs(10), || request_lines().len() >= 2);
+    let lines = request_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["locator"], "local://b/small.bin");
     assert_eq!(lines[0]["status"], 206);

@@ -207,7 +207,9 @@ fn a_renewed_certificate_is_served_without_a_restart() {
     let pem = String::from_utf8(renewed).unwrap();
     let der = pem_to_der(&pem);
     assert_eq!(after, der, "the served certificate is not the renewed one");
-    assert!(mg.stderr_text().contains("TLS certificate reloaded"));
+    // The log line is flushed in the background: wait for it.
+    let logged = common::wait_until(Duration::from_secs(10), || mg.stderr_text().contains("TLS certificate reloaded"));
+    assert!(logged, "no `TLS certificate reloaded` log line:\n{}", mg.stderr_text());
 }
 
 fn pem_to_der(pem: &str) -> Vec<u8> {

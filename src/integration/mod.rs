@@ -7,7 +7,9 @@
 pub mod azure;
 pub mod local;
 pub mod registry;
+pub mod retry;
 pub mod s3;
+pub mod transport;
 pub mod upstream;
 
 use std::time::SystemTime;

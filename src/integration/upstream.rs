@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, header};
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use http_body::{Body as HttpBody, Frame};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
@@ -27,9 +27,18 @@ use crate::config::UpstreamConfig;
 use crate::error::{Error, Kind, Result};
 use crate::http::body::{Body, BoxError};
 use crate::http::range::{parse_content_range, parse_unsatisfied_content_range};
+use crate::integration::retry::{self, RetryPolicy};
+use crate::integration::transport::{self, ResolveError};
 use crate::integration::{ObjectMeta, ObjectResponse, Part};
 
 type Connector = HttpsConnector<HttpConnector<LocalhostResolver>>;
+
+/// A failed attempt that may be retried: a "try again" answer, or a refused
+/// or reset connection.
+enum TryAgain {
+    Answer(Response<Incoming>),
+    Transport(transport::Failure, hyper_util::client::legacy::Error),
+}
 
 /// A pooled HTTP/1.1 client for one integration's storage.
 #[derive(Clone)]
@@ -37,6 +46,7 @@ pub struct UpstreamClient {
     client: Client<Connector, Empty<Bytes>>,
     first_byte_timeout: Duration,
     read_timeout: Duration,
+    retry: RetryPolicy,
     /// The integration's name, for messages.
     integration: Arc<str>,
 }
@@ -65,6 +75,7 @@ impl UpstreamClient {
             client,
             first_byte_timeout: cfg.first_byte_timeout,
             read_timeout: cfg.read_timeout,
+            retry: RetryPolicy::for_first_byte_timeout(cfg.first_byte_timeout),
             integration: Arc::from(integration),
         })
     }
@@ -73,13 +84,16 @@ impl UpstreamClient {
         &self.integration
     }
 
-    /// Sends a request and waits for the response head, within the
-    /// connect and first-byte timeouts.
+    /// Sends a request and waits for the response head, within the connect
+    /// and first-byte timeouts. A `GET` or `HEAD` that gets a "try again"
+    /// answer (a 5xx or 429, a refused or reset connection) is sent again
+    /// under [`RetryPolicy`]; nothing of an answer has reached the client at
+    /// this point, and the whole exchange, retries included, stays within
+    /// `first_byte_timeout`. The last answer is returned as it came.
     pub async fn send(&self, req: Request<Empty<Bytes>>) -> Result<Response<Incoming>> {
         let host = req.uri().authority().map(|a| a.to_string()).unwrap_or_default();
-        match tokio::time::timeout(self.first_byte_timeout, self.client.request(req)).await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(self.transport_error(&host, e)),
+        match tokio::time::timeout(self.first_byte_timeout, self.send_with_retries(req, &host)).await {
+            Ok(result) => result,
             Err(_) => Err(Error::new(
                 Kind::UpstreamTimeout,
                 format!(
@@ -90,18 +104,70 @@ impl UpstreamClient {
         }
     }
 
-    fn transport_error(&self, host: &str, e: hyper_util::client::legacy::Error) -> Error {
-        let timed_out = error_chain_has_timeout(&e);
-        let what = if e.is_connect() { "cannot connect to" } else { "lost the connection to" };
-        let kind = if timed_out { Kind::UpstreamTimeout } else { Kind::UpstreamError };
-        let mut reason = String::new();
-        let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-        while let Some(s) = src {
-            reason = s.to_string();
-            src = s.source();
+    async fn send_with_retries(&self, req: Request<Empty<Bytes>>, host: &str) -> Result<Response<Incoming>> {
+        let idempotent = matches!(*req.method(), Method::GET | Method::HEAD);
+        let (parts, _) = req.into_parts();
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut req = Request::new(Empty::<Bytes>::new());
+            *req.method_mut() = parts.method.clone();
+            *req.uri_mut() = parts.uri.clone();
+            *req.version_mut() = parts.version;
+            *req.headers_mut() = parts.headers.clone();
+            let (failed, retry_after) = match self.client.request(req).await {
+                Ok(resp) if retry::is_retryable_status(resp.status()) => {
+                    let retry_after = resp
+                        .headers()
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
+                    (TryAgain::Answer(resp), retry_after)
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) => match transport::classify(&e) {
+                    failure if failure.is_retryable() => (TryAgain::Transport(failure, e), None),
+                    failure => return Err(self.transport_error(host, failure, e)),
+                },
+            };
+            let wait =
+                if idempotent { self.retry.next_wait(attempt, retry_after, waited, fastrand::f64()) } else { None };
+            let Some(wait) = wait else {
+                return match failed {
+                    TryAgain::Answer(resp) => Ok(resp),
+                    TryAgain::Transport(failure, e) => Err(self.transport_error(host, failure, e)),
+                };
+            };
+            let what = match failed {
+                TryAgain::Answer(resp) => {
+                    let status = resp.status().as_u16();
+                    let header_code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok());
+                    let header_code = header_code.map(str::to_owned);
+                    // Reading the short error body lets the connection go back to the pool.
+                    let text = read_error_body(resp.into_body()).await;
+                    match xml_element(&text, "Code").or(header_code) {
+                        Some(code) => format!("{status} {code}"),
+                        None => status.to_string(),
+                    }
+                }
+                TryAgain::Transport(failure, _) => failure.message(&self.integration, host),
+            };
+            tracing::warn!(
+                integration = %self.integration,
+                host,
+                attempt,
+                of = self.retry.attempts,
+                wait_ms = wait.as_millis() as u64,
+                failed = %what,
+                "the storage asked to try again; retrying"
+            );
+            tokio::time::sleep(wait).await;
+            waited += wait;
         }
-        Error::new(kind, format!("{what} the storage of integration \"{}\" ({host}): {reason}", self.integration))
-            .with_cause(e)
+    }
+
+    fn transport_error(&self, host: &str, failure: transport::Failure, e: hyper_util::client::legacy::Error) -> Error {
+        Error::new(failure.kind(), failure.message(&self.integration, host)).with_cause(e)
     }
 
     /// Wraps a response body so a stall longer than the read timeout fails it.
@@ -246,22 +312,6 @@ pub fn meta_from_headers(status: StatusCode, h: &HeaderMap) -> Result<(ObjectMet
     Ok((meta, part))
 }
 
-fn error_chain_has_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cur {
-        if let Some(io) = c.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::TimedOut
-        {
-            return true;
-        }
-        if c.to_string().contains("timed out") {
-            return true;
-        }
-        cur = c.source();
-    }
-    false
-}
-
 fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -291,7 +341,9 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
 /// DNS through the system resolver, except that `localhost` and every name
 /// under `.localhost` are loopback, as RFC 6761 section 6.3 allows (glibc
 /// does not resolve `bucket.s3.localhost`, which virtual-host addressing
-/// against a local S3 server needs).
+/// against a local S3 server needs), and a name under `.invalid` fails at
+/// once, as RFC 6761 section 6.4 asks. A failure carries a
+/// [`ResolveError`] naming the host.
 #[derive(Clone)]
 pub struct LocalhostResolver {
     system: GaiResolver,
@@ -318,8 +370,17 @@ impl tower_service::Service<Name> for LocalhostResolver {
             let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
             return Box::pin(async move { Ok(vec![addr].into_iter()) });
         }
+        if host == "invalid" || host.ends_with(".invalid") {
+            let e = ResolveError { host, source: None };
+            return Box::pin(async move { Err(std::io::Error::new(std::io::ErrorKind::NotFound, e)) });
+        }
         let fut = self.system.call(name);
-        Box::pin(async move { Ok(fut.await?.collect::<Vec<_>>().into_iter()) })
+        Box::pin(async move {
+            match fut.await {
+                Ok(addrs) => Ok(addrs.collect::<Vec<_>>().into_iter()),
+                Err(e) => Err(std::io::Error::new(e.kind(), ResolveError { host, source: Some(e) })),
+            }
+        })
     }
 }
 

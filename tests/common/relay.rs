@@ -42,11 +42,14 @@ struct Stats {
     bytes_up: AtomicU64,
 }
 
-/// A running relay; stops (closing every connection) when dropped.
+/// A running relay; stops (closing every connection) when dropped, and the
+/// drop returns once its listener is closed: a connection attempt after it
+/// is refused.
 pub struct Relay {
     addr: SocketAddr,
     stats: Arc<Stats>,
     shutdown: watch::Sender<bool>,
+    closed: std::sync::mpsc::Receiver<()>,
 }
 
 impl Relay {
@@ -60,6 +63,7 @@ impl Relay {
         let stats = Arc::new(Stats::default());
         let (shutdown, mut stop) = watch::channel(false);
         let task_stats = stats.clone();
+        let (closed_tx, closed) = std::sync::mpsc::channel();
         runtime().spawn(async move {
             loop {
                 tokio::select! {
@@ -72,8 +76,10 @@ impl Relay {
                     }
                 }
             }
+            drop(listener);
+            let _ = closed_tx.send(());
         });
-        Relay { addr, stats, shutdown }
+        Relay { addr, stats, shutdown, closed }
     }
 
     /// The address to point mediagate at.
@@ -105,6 +111,7 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        let _ = self.closed.recv_timeout(std::time::Duration::from_secs(10));
     }
 }
 
