@@ -11,6 +11,7 @@
 #   MEDIAGATE_PEERS   where the peers are installed (default ~/.cache/mediagate/peers)
 #                     (also playwright-core, for the headless-chromium tests)
 #   CI=true           a peer that cannot be installed or started is a failure, not a skip
+#   MEDIAGATE_TEST_REDBOT  the redbot command (installed into $MEDIAGATE_PEERS/redbot when unset)
 #   MEDIAGATE_TEST_S3_ENDPOINT (+ _ACCESS_KEY, _SECRET_KEY, _REGION, _VHOST_DOMAIN)
 #   MEDIAGATE_TEST_AZURE_URL (+ _ACCOUNT, _KEY)
 #                     when already set, no local peer of that kind is started and
@@ -119,6 +120,26 @@ install_browser_tools() {
     log "browser tests: $("$MEDIAGATE_TEST_CHROMIUM" --version 2>/dev/null), playwright-core $PLAYWRIGHT_VERSION, $(ffprobe -version | head -n1 | cut -d' ' -f1-3)"
 }
 
+# REDbot, the HTTP linter (tests/redbot.rs), in a Python venv of its own.
+REDBOT_VERSION="2.7.1"
+REDBOT_BIN="$PEERS/redbot/bin/redbot"
+install_redbot() {
+    if [[ -n "${MEDIAGATE_TEST_REDBOT:-}" ]]; then
+        log "REDbot: using the given $MEDIAGATE_TEST_REDBOT"
+        return 0
+    fi
+    if ! { [[ -x "$REDBOT_BIN" ]] && "$PEERS/redbot/bin/pip" show redbot 2>/dev/null | grep -x "Version: $REDBOT_VERSION" >/dev/null; }; then
+        header "installing REDbot $REDBOT_VERSION into $PEERS/redbot"
+        if ! python3 -m venv "$PEERS/redbot"; then
+            ensure_debs python3-venv && python3 -m venv "$PEERS/redbot" || return 1
+        fi
+        "$PEERS/redbot/bin/pip" install --quiet --disable-pip-version-check "redbot==$REDBOT_VERSION" || return 1
+    fi
+    [[ -x "$REDBOT_BIN" ]] || return 1
+    export MEDIAGATE_TEST_REDBOT="$REDBOT_BIN"
+    log "REDbot $REDBOT_VERSION: $REDBOT_BIN"
+}
+
 # ---------------------------------------------------------------- servers
 
 
@@ -189,6 +210,7 @@ main() {
         exit 1
     }
     install_browser_tools || peer_missing "chromium, ffmpeg, openssl or playwright-core could not be installed"
+    install_redbot || peer_missing "REDbot $REDBOT_VERSION could not be installed"
 
     if [[ -n "${MEDIAGATE_TEST_S3_ENDPOINT:-}" ]]; then
         log "S3: using the given server $MEDIAGATE_TEST_S3_ENDPOINT"

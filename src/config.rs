@@ -38,8 +38,13 @@ pub struct ServerConfig {
     /// `public_base_url`, used by `mediagate sign`: `http://` or `https://`,
     /// stored without a trailing `/`.
     pub public_base_url: Option<String>,
-    /// `max_connections`, default 4096: past it new connections get `503 overloaded`.
+    /// `max_connections`, default 4096: past it a new connection closes the
+    /// longest-idle one, or gets `503 overloaded` when none is idle.
     pub max_connections: usize,
+    /// `max_connections_per_ip`, default 256; 0: no cap. Past it a client's
+    /// new connection closes that client's longest-idle one, or gets `503
+    /// overloaded`. Behind a CDN or load balancer all clients share its address.
+    pub max_connections_per_ip: usize,
     /// `header_read_timeout`, default `10s` (HTTP/1.1).
     pub header_read_timeout: Duration,
     /// `shutdown_grace`, default `30s`: how long SIGTERM waits for in-flight responses.
@@ -153,7 +158,7 @@ pub struct IntegrationConfig {
     /// `name`: unique, `[a-z0-9-]+`.
     pub name: String,
     /// `cache_control`: the `Cache-Control` sent with this integration's media,
-    /// default `public, max-age=300`.
+    /// default `max-age=300`.
     pub cache_control: String,
     pub kind: IntegrationKind,
 }
@@ -321,6 +326,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_base_url: None,
             max_connections: 4096,
+            max_connections_per_ip: 256,
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             tls: None,
@@ -395,6 +401,9 @@ fn server(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> ServerConfig {
         listen: t.get(cx, "listen", as_socket_addr).unwrap_or(d.listen),
         public_base_url: t.get(cx, "public_base_url", as_base_url),
         max_connections: t.get(cx, "max_connections", |v| as_count(v, 1)).unwrap_or(d.max_connections),
+        max_connections_per_ip: t
+            .get(cx, "max_connections_per_ip", |v| as_count(v, 0))
+            .unwrap_or(d.max_connections_per_ip),
         header_read_timeout: t.get(cx, "header_read_timeout", as_timeout).unwrap_or(d.header_read_timeout),
         shutdown_grace: t.get(cx, "shutdown_grace", as_duration).unwrap_or(d.shutdown_grace),
         tls: None,
@@ -578,7 +587,7 @@ fn upstream(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> UpstreamConfig {
 // Integrations
 
 /// The default `cache_control` of an integration.
-const DEFAULT_CACHE_CONTROL: &str = "public, max-age=300";
+const DEFAULT_CACHE_CONTROL: &str = "max-age=300";
 
 /// An integration as read, with what messages need to point at it.
 struct Read {
@@ -1986,7 +1995,7 @@ mod tests {
 
     #[test]
     fn cache_control_has_a_default_and_must_be_a_header_value() {
-        assert_eq!(ok(&s3_toml("")).integrations[0].cache_control, "public, max-age=300");
+        assert_eq!(ok(&s3_toml("")).integrations[0].cache_control, "max-age=300");
         assert_eq!(ok(&s3_toml("cache_control = \"no-store\"")).integrations[0].cache_control, "no-store");
         assert_one_problem(&s3_toml("cache_control = \"a\\nb\""), &["cache_control: expected a valid header value"]);
         assert_one_problem(&s3_toml("cache_control = \"\""), &["cache_control: expected a valid header value"]);
@@ -2545,5 +2554,13 @@ mod tests {
         let text = "[cache]\nslice_bytes = \"1KiB\"\nmax_bytes = \"lots\"\n";
         let problems = parse(text, Path::new("test.toml"), &|_| None).expect_err("must fail").problems;
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn max_connections_per_ip_defaults_to_256_and_zero_turns_it_off() {
+        assert_eq!(ok("").server.max_connections_per_ip, 256);
+        assert_eq!(ok("[server]\nmax_connections_per_ip = 0\n").server.max_connections_per_ip, 0);
+        assert_eq!(ok("[server]\nmax_connections_per_ip = 8\n").server.max_connections_per_ip, 8);
+        assert_one_problem("[server]\nmax_connections_per_ip = -1", &["expected an integer of at least 0, got -1"]);
     }
 }

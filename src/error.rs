@@ -48,6 +48,13 @@ pub enum Kind {
     UpstreamTimeout,
     /// 500: a bug or an unexpected local failure.
     Internal,
+    /// 400: the request itself breaks HTTP/1.1 framing rules (no `Host`,
+    /// two `Host` lines; RFC 9112 section 3.2). Beyond the contract.
+    BadRequest,
+    /// 414: the request target is longer than mediagate reads. Beyond the contract.
+    UriTooLong,
+    /// 431: the request head is larger than mediagate reads. Beyond the contract.
+    HeadersTooLarge,
 }
 
 impl Kind {
@@ -63,6 +70,9 @@ impl Kind {
             Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Kind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::UriTooLong => StatusCode::URI_TOO_LONG,
+            Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
@@ -81,7 +91,18 @@ impl Kind {
             Kind::Overloaded => "overloaded",
             Kind::UpstreamTimeout => "upstream_timeout",
             Kind::Internal => "internal",
+            Kind::BadRequest => "bad_request",
+            Kind::UriTooLong => "uri_too_long",
+            Kind::HeadersTooLarge => "headers_too_large",
         }
+    }
+
+    /// Whether the answer ends an HTTP/1.1 connection (`Connection: close`,
+    /// RFC 9112 section 9.6): after a refused method (a `CONNECT`'s next
+    /// bytes would be tunnel data, a `POST`'s an unread body) or a head that
+    /// breaks the framing rules, the rest of the stream cannot be trusted.
+    pub fn closes_connection(&self) -> bool {
+        matches!(self, Kind::MethodNotAllowed | Kind::BadRequest | Kind::UriTooLong | Kind::HeadersTooLarge)
     }
 
     pub fn origin(&self) -> Origin {
@@ -93,7 +114,10 @@ impl Kind {
             | Kind::NotFound
             | Kind::MethodNotAllowed
             | Kind::PreconditionFailed
-            | Kind::RangeNotSatisfiable { .. } => Origin::Client,
+            | Kind::RangeNotSatisfiable { .. }
+            | Kind::BadRequest
+            | Kind::UriTooLong
+            | Kind::HeadersTooLarge => Origin::Client,
             Kind::UpstreamDenied | Kind::UpstreamError | Kind::UpstreamTimeout => Origin::Upstream,
             Kind::Overloaded | Kind::Internal => Origin::Internal,
         }
@@ -190,6 +214,10 @@ impl Error {
             }
             _ => {}
         }
+        if self.kind.closes_connection() {
+            // HTTP/2 has no connection-specific fields: hyper leaves this out there.
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
 }
@@ -239,10 +267,24 @@ mod tests {
             (Kind::UpstreamError, 502, "upstream_error"),
             (Kind::Overloaded, 503, "overloaded"),
             (Kind::UpstreamTimeout, 504, "upstream_timeout"),
+            (Kind::BadRequest, 400, "bad_request"),
+            (Kind::UriTooLong, 414, "uri_too_long"),
+            (Kind::HeadersTooLarge, 431, "headers_too_large"),
         ];
         for (kind, status, code) in table {
             assert_eq!(kind.status().as_u16(), status, "{kind:?}");
             assert_eq!(kind.code(), code);
+        }
+    }
+
+    #[test]
+    fn a_refused_method_or_a_broken_head_closes_the_connection_and_other_errors_do_not() {
+        for kind in [Kind::MethodNotAllowed, Kind::BadRequest, Kind::UriTooLong, Kind::HeadersTooLarge] {
+            let resp = Error::new(kind.clone(), "no").into_response(false);
+            assert_eq!(resp.headers()[header::CONNECTION], "close", "{kind:?}");
+        }
+        for kind in [Kind::BadLocator, Kind::NotFound, Kind::Overloaded] {
+            assert!(Error::new(kind.clone(), "no").into_response(false).headers().get(header::CONNECTION).is_none());
         }
     }
 

@@ -1,5 +1,6 @@
 //! The media request pipeline, top to bottom:
 //!
+//! 0. check the request head ([`crate::http::head`]: `Host`, size bounds);
 //! 1. route: `/healthz`, `/`, `/media?locator=…` (query form) or
 //!    `/<scheme>/<bucket>/<key>` (path form); only GET and HEAD reach storage;
 //! 2. parse the locator and pick the integration ([`Registry::resolve`]);
@@ -95,6 +96,7 @@ impl Proxy {
     }
 
     async fn route(&self, parts: &Parts, log: &mut RequestLog) -> Result<Response<Body>> {
+        crate::http::head::check(parts)?;
         let path = parts.uri.path();
         match (&parts.method, path) {
             (&Method::GET | &Method::HEAD, "/healthz") => Ok(text(StatusCode::OK, "ok\n")),

@@ -58,10 +58,17 @@ fn h2c_with_prior_knowledge_serves_the_same_bytes() {
 fn past_the_connection_limit_a_new_connection_gets_503_overloaded() {
     let root = media_root();
     let mg = MediaGate::start(&server_config(root.path(), "max_connections = 2"));
-    // Two idle connections hold both slots.
-    // The listener accepts in arrival order, so these two take the slots
-    // before the third is looked at.
-    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(mg.addr).expect("connect")).collect();
+    // Two busy connections (a download left unread) hold both slots; idle
+    // ones would give way to the newcomer (tests/hostile_protocol.rs).
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(mg.addr).expect("connect");
+            s.write_all(b"GET /local/b/big.bin HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).expect("the download starts");
+            s
+        })
+        .collect();
     let mut third = TcpStream::connect(mg.addr).expect("connect");
     let answer = raw_exchange(&mut third, "GET /local/b/small.bin HTTP/1.1\r\nHost: x\r\n\r\n");
     let text = String::from_utf8_lossy(&answer);

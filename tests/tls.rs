@@ -109,8 +109,8 @@ struct Seen {
     peer_cert: Vec<u8>,
 }
 
-/// `GET path` over a fresh TLS connection offering `alpn`.
-fn https_get(mg: &MediaGate, path: &str, alpn: &[&[u8]]) -> Seen {
+/// A TLS client that offers `alpn` and accepts any certificate.
+fn connector(alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -119,7 +119,12 @@ fn https_get(mg: &MediaGate, path: &str, alpn: &[&[u8]]) -> Seen {
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+}
+
+/// `GET path` over a fresh TLS connection offering `alpn`.
+fn https_get(mg: &MediaGate, path: &str, alpn: &[&[u8]]) -> Seen {
+    let connector = connector(alpn);
     let addr = mg.addr;
     let uri = mg.url(path);
     runtime().block_on(async move {
@@ -285,10 +290,22 @@ fn past_the_connection_limit_an_https_client_gets_a_503_it_can_read() {
     let certs = tempfile::tempdir().unwrap();
     make_cert(openssl, certs.path(), "server", "busy");
     let root = media();
+    std::fs::write(root.path().join("b/big.bin"), vec![7u8; 32 << 20]).unwrap();
     let server = tls_server(certs.path(), "server", "max_connections = 1\n");
     let mg = MediaGate::start(&config(&[&server, &local_integration("f", root.path(), &["b"])]));
-    // One connection that holds the only slot (it has not even shaken hands yet).
-    let _holder = std::net::TcpStream::connect(mg.addr).unwrap();
+    // One connection that holds the only slot with a download it leaves
+    // unread (an idle one would give way to the newcomer).
+    let _holder = runtime().block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tcp = tokio::net::TcpStream::connect(mg.addr).await.unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = connector(&[b"http/1.1"]).connect(name, tcp).await.expect("TLS handshake");
+        tls.write_all(b"GET /local/b/big.bin HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut head = [0u8; 12];
+        tls.read_exact(&mut head).await.expect("the download starts");
+        assert_eq!(&head, b"HTTP/1.1 200");
+        tls
+    });
     let mut seen = None;
     let answered = common::wait_until(Duration::from_secs(10), || {
         let got = https_get(&mg, "/local/b/a.bin", &[b"h2", b"http/1.1"]);

@@ -3,5 +3,6 @@
 pub mod body;
 pub mod conditional;
 pub mod cors;
+pub mod head;
 pub mod multipart;
 pub mod range;

@@ -78,7 +78,7 @@ fn is_ci() -> bool {
 
 /// Reads a required peer variable. Missing or empty: panics under `CI=true`,
 /// otherwise prints `skipped: ...` and returns `None`.
-fn required_env(var: &str, what: &str) -> Option<String> {
+pub fn required_env(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
