@@ -123,3 +123,84 @@ fn the_cache_status_reads_as_rfc_9211_says() {
     let collapsed = Verdict { collapsed: true, ..Verdict::fwd("miss") };
     assert_eq!(collapsed.header(), "mediagate; fwd=miss; collapsed");
 }
+
+/// Waits (10 s at most) until no fill is running: each run ends in a task of its own.
+async fn fills_done(cache: &Cache) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !lock(&cache.inner.fills).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(lock(&cache.inner.fills).is_empty(), "fills still running after 10 s");
+}
+
+/// Runs moka's housekeeping until the budget is back to `total` (a purge is
+/// applied in batches), 1,000 rounds at most.
+async fn settle(cache: &Cache, total: u64) {
+    for _ in 0..1000 {
+        cache.run_pending_tasks().await;
+        if cache.budget_available() == total {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn files(n: usize, len: usize) -> Vec<(String, usize)> {
+    (0..n).map(|i| (format!("f{i}.bin"), len)).collect()
+}
+
+const SMALL_BUDGET: &str = "max_bytes = \"1MiB\"\nslice_bytes = \"64KiB\"\nmax_object_bytes = \"64KiB\"\nmax_fills = 4";
+
+#[tokio::test]
+async fn the_memory_budget_comes_back_whole_once_the_cache_and_every_reader_let_go() {
+    let names = files(24, 64 << 10);
+    let refs: Vec<(&str, usize)> = names.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+    let (_dir, cache, disk) = setup(SMALL_BUDGET, &refs);
+    let total = slice_memory(&cache.inner.cfg);
+    assert_eq!(total, (1 << 20) + 4 * (64 << 10));
+    assert_eq!(cache.budget_available(), total);
+    for _ in 0..2 {
+        for (name, len) in &refs {
+            assert_eq!(read(&cache, &disk, name).await.0, *len);
+        }
+    }
+    fills_done(&cache).await;
+    cache.run_pending_tasks().await;
+    let held = total - cache.budget_available();
+    assert!(held > 0, "the cached slices hold none of the budget");
+    assert!(held <= cache.weighted_size(), "{held} bytes held with no reader, {} cached", cache.weighted_size());
+    cache.purge_prefix("local://b/");
+    settle(&cache, total).await;
+    assert_eq!(cache.budget_available(), total, "a dropped slice kept its share of the budget");
+}
+
+#[tokio::test]
+async fn slices_readers_still_hold_after_eviction_stay_counted_and_later_misses_stream_uncached() {
+    // Budget: 1 MiB + 4 x 64 KiB = 20 slices of 64 KiB; the cache keeps fewer than 16.
+    let names = files(21, 64 << 10);
+    let refs: Vec<(&str, usize)> = names.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+    let (_dir, cache, disk) = setup(SMALL_BUDGET, &refs);
+    let total = slice_memory(&cache.inner.cfg);
+    let mut unread = Vec::new();
+    for (name, _) in &refs[..20] {
+        let loc = Locator::parse(&format!("local://b/{name}")).expect("locator");
+        unread.push(cache.fetch(&disk, &loc, false, None, None).await.expect("fetch"));
+        fills_done(&cache).await;
+    }
+    cache.run_pending_tasks().await;
+    assert!(cache.weighted_size() <= 1 << 20);
+    assert_eq!(cache.budget_available(), 0, "20 slices held by readers must spend the whole budget");
+    assert_eq!(cache.stats().bypassed_fills.load(Ordering::Relaxed), 0);
+
+    let (len, status) = read(&cache, &disk, refs[20].0).await;
+    assert_eq!(len, 64 << 10, "a miss past the budget still answers in full");
+    assert_eq!(status, "mediagate; fwd=miss");
+    assert!(cache.stats().bypassed_fills.load(Ordering::Relaxed) > 0, "it streams uncached instead of filling");
+
+    for resp in unread {
+        assert_eq!(resp.body.collect().await.expect("body").to_bytes().len(), 64 << 10);
+    }
+    cache.purge_prefix("local://b/");
+    settle(&cache, total).await;
+    assert_eq!(cache.budget_available(), total);
+}
