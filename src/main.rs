@@ -7,12 +7,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mediagate::logging::{self, LogFormat};
 
-/// mimalloc rather than glibc malloc: under mixed load glibc kept freed slice
-/// buffers (its mmap threshold rises to the slice size), and RSS grew by
-/// tens of MiB per run (docs/BENCHMARKS.md, "Memory under mixed load").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A read-through caching HTTP proxy for media in object storage.
 #[derive(Parser)]
 #[command(name = "mediagate", version, about)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -52,10 +52,16 @@ impl Budget {
     }
 }
 
-/// A piece of a slice buffer: keeps the buffer's share of the [`Budget`]
-/// for as long as any piece of it lives.
+/// The largest piece a slice is kept in. Below glibc's initial mmap
+/// threshold (128 KiB): a slice of one large buffer, once freed, raises that
+/// threshold to the slice size, and later slices then come from the heap,
+/// which glibc keeps (RSS grew 20 MiB a run under mixed load; docs/BENCHMARKS.md).
+const PIECE_MAX: usize = 64 << 10;
+
+/// A piece of a slice: keeps the slice's share of the [`Budget`] for as
+/// long as any piece of the slice lives.
 struct Counted {
-    bytes: Bytes,
+    bytes: Vec<u8>,
     _budget: Arc<OwnedSemaphorePermit>,
 }
 
@@ -267,11 +273,9 @@ pub(super) struct Fill {
 pub(super) struct FillState {
     /// The object's metadata and the span answered, once the head arrived.
     head: Option<(ObjectMeta, ByteSpan)>,
-    /// The bytes so far, as pieces frozen out of `buf`.
+    /// The bytes so far: copies of at most [`PIECE_MAX`] bytes, so the
+    /// storage connection's buffers are not held.
     chunks: Vec<Bytes>,
-    /// One buffer of the slice's size that every piece is cut from, so the
-    /// storage connection's buffers are not held and nothing is copied twice.
-    buf: BytesMut,
     /// `Some` once the fill ended; an error is shared with every reader.
     pub(super) done: Option<Result<(), (Kind, String)>>,
     /// The slice's share of the memory budget: reserved when the run
@@ -308,21 +312,16 @@ impl Fill {
 
     pub(super) fn push(&self, data: Bytes) {
         self.update(|s| {
-            if s.chunks.is_empty()
-                && let Some((meta, span)) = &s.head
-            {
-                // Allocated on the first bytes, not at the head: the slices
-                // of a long run wait their turn without holding memory.
-                s.buf.reserve(if meta.size == 0 { 0 } else { span.len() as usize });
+            if s.chunks.is_empty() {
                 s.counted = s.reserved.take().map(Arc::new);
             }
-            s.buf.extend_from_slice(&data);
-            let piece = s.buf.split().freeze();
-            let piece = match &s.counted {
-                Some(budget) => Bytes::from_owner(Counted { bytes: piece, _budget: budget.clone() }),
-                None => piece,
-            };
-            s.chunks.push(piece);
+            for part in data.chunks(PIECE_MAX) {
+                let piece = match &s.counted {
+                    Some(budget) => Bytes::from_owner(Counted { bytes: part.to_vec(), _budget: budget.clone() }),
+                    None => Bytes::copy_from_slice(part),
+                };
+                s.chunks.push(piece);
+            }
         });
     }
 
@@ -333,8 +332,7 @@ impl Fill {
             if s.done.is_none() {
                 s.done = Some(result.map_err(|e| (e.kind.clone(), e.message.clone())));
             }
-            // From now on only the pieces hold the buffer and its budget.
-            s.buf = BytesMut::new();
+            // From now on only the pieces hold the slice's budget.
             s.reserved = None;
             s.counted = None;
         });
