@@ -1,5 +1,5 @@
 //! Fills: storage reads that put slices into the cache, and the memory
-//! budget every slice buffer is counted against.
+//! budget every slice is counted against.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -17,15 +17,15 @@ use crate::http::conditional::Conditions;
 use crate::http::range::{ByteSpan, RangeSpec};
 use crate::integration::{ObjectMeta, ObjectRequest, ObjectResponse, Part};
 
-/// The memory of slice bytes, in bytes: the cache's `max_bytes` plus
+/// The memory budget of slice bytes: the cache's `max_bytes` plus
 /// `max_fills x slice_bytes` for fills and for slices that clients still
 /// read after the cache evicted them (README, "Memory").
 ///
-/// Every slice buffer holds permits of it, one a byte, from the moment a
-/// fill is started until the last piece of that buffer is dropped (by the
-/// cache, a reader or hyper's write queue). A fill that cannot get them
-/// does not start: the read streams straight from the storage instead, so
-/// a client that reads slowly can never make another wait.
+/// Every slice holds permits of it, one a byte, from the moment its fill is
+/// started until the last piece of the slice is dropped (by the cache, a
+/// reader or hyper's write queue). A fill that cannot get them does not
+/// start: the read streams straight from the storage instead, so a client
+/// that reads slowly can never make another wait.
 pub(super) struct Budget {
     bytes: Arc<Semaphore>,
 }
