@@ -304,3 +304,19 @@ fn a_stale_entry_is_served_when_the_storage_fails_within_stale_if_error() {
     assert!(cache_status(&r).contains("detail=stale-if-error"), "{}", cache_status(&r));
     drop(s3);
 }
+
+/// RFC 9211 section 2.5: `stored` says the cache stored the response. The
+/// header of a miss goes out before its fill has read the body, so it must
+/// not claim it; a fill that then fails (here the storage stalls past the
+/// 2 s read timeout, after the head was flushed) stores nothing.
+#[test]
+fn a_miss_whose_fill_fails_mid_body_does_not_claim_it_was_stored() {
+    let data = pattern_bytes(64 * KIB, 6);
+    let stall = Fault::StallAfter(32 * KIB as u64);
+    let Some(t) = setup("failed-status", &[("stall.bin", &data)], stall, "") else { return };
+    let (status, read) = aborted_or_read(&t.url("stall.bin"));
+    assert!(read.is_err(), "a failed fill must abort the client body, got {read:?}");
+    assert_eq!(status, "mediagate; fwd=miss", "the head of the failed miss");
+    let (again, _) = aborted_or_read(&t.url("stall.bin"));
+    assert_eq!(again, "mediagate; fwd=miss", "nothing of the failed fill was stored");
+}

@@ -40,6 +40,12 @@ enum TryAgain {
     Transport(transport::Failure, hyper_util::client::legacy::Error),
 }
 
+/// The most a storage connection buffers of a response before mediagate
+/// takes it (hyper's default is about 400 KiB). Every open or pooled storage
+/// connection may hold this much, so it is a term of the memory bound
+/// (README, "Memory"); 64 KiB reads still run at loopback speed.
+const READ_BUFFER_BYTES: usize = 64 << 10;
+
 /// A pooled HTTP/1.1 client for one integration's storage.
 #[derive(Clone)]
 pub struct UpstreamClient {
@@ -68,6 +74,7 @@ impl UpstreamClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(cfg.pool_idle_timeout)
             .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+            .http1_max_buf_size(READ_BUFFER_BYTES)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(https);

@@ -1,0 +1,395 @@
+//! Fills: storage reads that put slices into the cache, and the memory
+//! budget every slice is counted against.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use super::reader::next_piece;
+use super::{Key, Target, Value, add, lock, slice_len, validator};
+use crate::error::{Error, Kind, Result};
+use crate::http::body::BoxError;
+use crate::http::conditional::Conditions;
+use crate::http::range::{ByteSpan, RangeSpec};
+use crate::integration::{ObjectMeta, ObjectRequest, ObjectResponse, Part};
+
+/// The memory budget of slice bytes: the cache's `max_bytes` plus
+/// `max_fills x slice_bytes` for fills and for slices that clients still
+/// read after the cache evicted them (README, "Memory").
+///
+/// Every slice holds permits of it, one a byte, from the moment its fill is
+/// started until the last piece of the slice is dropped (by the cache, a
+/// reader or hyper's write queue). A fill that cannot get them does not
+/// start: the read streams straight from the storage instead, so a client
+/// that reads slowly can never make another wait.
+pub(super) struct Budget {
+    bytes: Arc<Semaphore>,
+}
+
+impl Budget {
+    pub(super) fn new(total: u64) -> Budget {
+        let total = usize::try_from(total).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
+        Budget { bytes: Arc::new(Semaphore::new(total)) }
+    }
+
+    /// Bytes not held by any slice now.
+    pub(super) fn available(&self) -> u64 {
+        self.bytes.available_permits() as u64
+    }
+
+    /// Takes `each` bytes for as many of `slices` slices as it can (at least
+    /// one), and says for how many.
+    fn take(&self, slices: usize, each: u64) -> Option<(OwnedSemaphorePermit, usize)> {
+        let fits = (self.available() / each.max(1)).min(slices as u64).min(u64::from(u32::MAX) / each.max(1));
+        (1..=fits).rev().find_map(|k| {
+            let permit = self.bytes.clone().try_acquire_many_owned(u32::try_from(k * each).ok()?).ok()?;
+            Some((permit, k as usize))
+        })
+    }
+}
+
+/// The largest piece a slice is kept in. Below glibc's initial mmap
+/// threshold (128 KiB): a slice of one large buffer, once freed, raises that
+/// threshold to the slice size, and later slices then come from the heap,
+/// which glibc keeps (RSS grew 20 MiB a run under mixed load; docs/BENCHMARKS.md).
+const PIECE_MAX: usize = 64 << 10;
+
+/// A piece of a slice: keeps the slice's share of the [`Budget`] for as
+/// long as any piece of the slice lives.
+struct Counted {
+    bytes: Vec<u8>,
+    _budget: Arc<OwnedSemaphorePermit>,
+}
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Target {
+    /// The fill of slice `first`: the running one (joined: `true`), or a new
+    /// run, one storage read covering slices `first..=last` that stops before
+    /// the first slice already cached or filling, and at the slices the
+    /// memory budget has room for. `None` when `max_fills` runs are going
+    /// already or the budget has no room for one slice: the caller then
+    /// reads straight from the storage.
+    pub(super) fn start_run(&self, first: u64, last: u64, expected: Option<Arc<str>>) -> Option<(Arc<Fill>, bool)> {
+        let mut fills = lock(&self.inner.fills);
+        if let Some(fill) = fills.get(&(self.obj.clone(), first)) {
+            add(&self.inner.stats.coalesced_waits, 1);
+            return Some((fill.clone(), true));
+        }
+        let Ok(permit) = self.inner.fill_slots.clone().try_acquire_owned() else {
+            add(&self.inner.stats.bypassed_fills, 1);
+            return None;
+        };
+        let mut indices = vec![first];
+        for index in first + 1..=last {
+            let taken = fills.contains_key(&(self.obj.clone(), index))
+                || expected.as_ref().is_none_or(|v| self.inner.store.contains_key(&self.slice_key(v, index)));
+            if taken {
+                break;
+            }
+            indices.push(index);
+        }
+        let g = self.slice_bytes();
+        let Some((held, n)) = self.inner.budget.take(indices.len(), g) else {
+            add(&self.inner.stats.bypassed_fills, 1);
+            return None;
+        };
+        // One slice's share for each fill; the last takes what is left.
+        let mut held = Some(held);
+        let run: Vec<_> = indices[..n]
+            .iter()
+            .enumerate()
+            .map(|(i, &index)| {
+                let share = if i + 1 == n { held.take() } else { held.as_mut().and_then(|h| h.split(g as usize)) };
+                (index, Arc::new(Fill::new(share)))
+            })
+            .collect();
+        for (index, fill) in &run {
+            fills.insert((self.obj.clone(), *index), fill.clone());
+        }
+        drop(fills);
+        add(&self.inner.stats.fills, run.len() as u64);
+        let fill = run[0].1.clone();
+        let generation = self.inner.generation.load(Ordering::SeqCst);
+        tokio::spawn(self.clone().run(run, expected, permit, generation));
+        Some((fill, false))
+    }
+
+    /// Reads a run of slices from the storage into their fills, storing each
+    /// slice as it completes; on failure, the unfinished fills fail and
+    /// nothing of theirs is stored.
+    async fn run(
+        self,
+        run: Vec<(u64, Arc<Fill>)>,
+        expected: Option<Arc<str>>,
+        _permit: OwnedSemaphorePermit,
+        generation: u64,
+    ) {
+        if let Err(e) = self.read_run(&run, expected.as_ref(), generation).await {
+            add(&self.inner.stats.failed_fills, 1);
+            tracing::debug!(locator = %self.loc, first = run[0].0, error = %e.detail(), "cache fill failed");
+            for (_, fill) in &run {
+                fill.finish(Err(e.share()));
+            }
+        }
+        let mut fills = lock(&self.inner.fills);
+        for (index, fill) in &run {
+            let key = (self.obj.clone(), *index);
+            if fills.get(&key).is_some_and(|f| Arc::ptr_eq(f, fill)) {
+                fills.remove(&key);
+            }
+        }
+    }
+
+    async fn read_run(&self, run: &[(u64, Arc<Fill>)], expected: Option<&Arc<str>>, generation: u64) -> Result<()> {
+        let g = self.slice_bytes();
+        let (first, last) = (run[0].0, run[run.len() - 1].0);
+        let (start, end) = (first * g, last * g + g - 1);
+        let resp = self.read_range(start, end, expected).await?;
+        let size = resp.meta.size;
+        let answered = match resp.part {
+            Part::Range(span) if span.start == start => span.end,
+            Part::Whole if start == 0 && size <= end + 1 => size.saturating_sub(1),
+            _ => {
+                return Err(Error::new(
+                    Kind::UpstreamError,
+                    format!("the storage did not answer the range {start}-{end} of {}", self.loc),
+                ));
+            }
+        };
+        if let Some(expected) = expected
+            && validator(&resp.meta) != *expected
+        {
+            self.drop_version(expected);
+            self.inner.store.invalidate(&Key::Meta(self.obj.clone())).await;
+            return Err(Error::new(
+                Kind::UpstreamError,
+                format!("{} changed while it was being read; retry", self.loc),
+            ));
+        }
+        // Slices past the end of the object (a run asked blind) get nothing.
+        let run: Vec<_> = run.iter().filter(|(i, _)| i * g < size.max(1)).collect();
+        for (index, fill) in &run {
+            let span = ByteSpan { start: index * g, end: (index * g + g - 1).min(answered) };
+            fill.set_head(resp.meta.clone(), span);
+        }
+        let validator = validator(&resp.meta);
+        let mut body = resp.body;
+        let mut slices = run.iter().peekable();
+        let mut left = slice_len(size, g, run[0].0);
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| Error::new(Kind::UpstreamError, format!("reading {} broke off: {e}", self.loc)))?;
+            let Ok(mut data) = frame.into_data() else { continue };
+            add(&self.inner.stats.bytes_from_upstream, data.len() as u64);
+            while !data.is_empty() {
+                let Some((index, fill)) = slices.peek() else {
+                    return Err(Error::new(Kind::UpstreamError, format!("the storage sent too much of {}", self.loc)));
+                };
+                let piece = data.split_to((left as usize).min(data.len()));
+                left -= piece.len() as u64;
+                fill.push(piece);
+                if left == 0 {
+                    self.complete(fill, &validator, *index, generation).await;
+                    slices.next();
+                    left = slices.peek().map_or(0, |(i, _)| slice_len(size, g, *i));
+                }
+            }
+        }
+        if let Some((index, fill)) = slices.peek()
+            && size == 0
+        {
+            self.complete(fill, &validator, *index, generation).await;
+            slices.next();
+        }
+        match slices.peek() {
+            None => Ok(()),
+            Some((index, _)) => Err(Error::new(
+                Kind::UpstreamError,
+                format!("the storage's answer for {} ended before slice {index}", self.loc),
+            )),
+        }
+    }
+
+    /// Reads `start..=end` from the storage, with `If-Match` on `expected`
+    /// when it is an entity-tag (a size-and-date validator cannot be sent).
+    pub(super) async fn read_range(&self, start: u64, end: u64, expected: Option<&Arc<str>>) -> Result<ObjectResponse> {
+        let if_match = expected.filter(|v| v.starts_with('"') || v.starts_with("W/")).map(|v| v.to_string());
+        let pin = Conditions { if_match, ..Conditions::default() };
+        let req = ObjectRequest {
+            head: false,
+            bucket: &self.loc.bucket,
+            key: &self.loc.key,
+            range: Some(RangeSpec::FromTo(start, end)),
+            conditions: &pin,
+        };
+        self.integration.fetch(&req).await
+    }
+
+    /// Stores a completed slice (unless a purge came since the run began)
+    /// and tells its readers it is whole.
+    async fn complete(&self, fill: &Fill, validator: &Arc<str>, index: u64, generation: u64) {
+        if self.inner.generation.load(Ordering::SeqCst) == generation {
+            self.inner.store.insert(self.slice_key(validator, index), Value::Slice(fill.pieces())).await;
+            // Evict now rather than in moka's next batch: a fast stream
+            // would otherwise run past the budget by several slices.
+            self.inner.store.run_pending_tasks().await;
+        }
+        fill.finish(Ok(()));
+    }
+
+    /// Starts the run after `index` (up to `last`) if slice `index + 1` is
+    /// neither cached nor filling and a fill slot is free.
+    /// Returns whether it started one.
+    pub(super) fn read_ahead(&self, validator: &Arc<str>, index: u64, last: u64) -> bool {
+        let next = index + 1;
+        if next > last
+            || self.inner.store.contains_key(&self.slice_key(validator, next))
+            || lock(&self.inner.fills).contains_key(&(self.obj.clone(), next))
+            || self.inner.fill_slots.available_permits() == 0
+            || self.inner.budget.available() < self.slice_bytes()
+        {
+            return false;
+        }
+        self.start_run(next, last, Some(validator.clone())).is_some_and(|(_, joined)| !joined)
+    }
+}
+
+/// One storage read of one slice, shared by every reader of that slice.
+pub(super) struct Fill {
+    pub(super) state: Mutex<FillState>,
+    changed: watch::Sender<()>,
+}
+
+#[derive(Default)]
+pub(super) struct FillState {
+    /// The object's metadata and the span answered, once the head arrived.
+    head: Option<(ObjectMeta, ByteSpan)>,
+    /// The bytes so far: copies of at most [`PIECE_MAX`] bytes, so the
+    /// storage connection's buffers are not held.
+    chunks: Vec<Bytes>,
+    /// `Some` once the fill ended; an error is shared with every reader.
+    pub(super) done: Option<Result<(), (Kind, String)>>,
+    /// The slice's share of the memory budget: reserved when the run
+    /// starts, cut to the slice's length at the head, then shared by every
+    /// piece (`counted`), which return it when the last of them is dropped.
+    reserved: Option<OwnedSemaphorePermit>,
+    counted: Option<Arc<OwnedSemaphorePermit>>,
+}
+
+impl Fill {
+    /// A fill holding `reserved` bytes of the budget.
+    pub(super) fn new(reserved: Option<OwnedSemaphorePermit>) -> Fill {
+        let state = FillState { reserved, ..FillState::default() };
+        Fill { state: Mutex::new(state), changed: watch::Sender::new(()) }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut FillState)) {
+        f(&mut lock(&self.state));
+        self.changed.send_replace(());
+    }
+
+    fn set_head(&self, meta: ObjectMeta, span: ByteSpan) {
+        self.update(|s| {
+            // The bytes a slice past the object's end (or its short last slice) will not use.
+            let len = if meta.size == 0 { 0 } else { span.len() as usize };
+            if let Some(reserved) = &mut s.reserved
+                && reserved.num_permits() > len
+            {
+                drop(reserved.split(reserved.num_permits() - len));
+            }
+            s.head = Some((meta, span));
+        });
+    }
+
+    pub(super) fn push(&self, data: Bytes) {
+        self.update(|s| {
+            if s.chunks.is_empty() {
+                s.counted = s.reserved.take().map(Arc::new);
+            }
+            for part in data.chunks(PIECE_MAX) {
+                let piece = match &s.counted {
+                    Some(budget) => Bytes::from_owner(Counted { bytes: part.to_vec(), _budget: budget.clone() }),
+                    None => Bytes::copy_from_slice(part),
+                };
+                s.chunks.push(piece);
+            }
+        });
+    }
+
+    /// Ends the fill once: a run that fails later must not turn its slices
+    /// that already completed (and were stored) into failures.
+    pub(super) fn finish(&self, result: Result<()>) {
+        self.update(|s| {
+            if s.done.is_none() {
+                s.done = Some(result.map_err(|e| (e.kind.clone(), e.message.clone())));
+            }
+            // From now on only the pieces hold the slice's budget.
+            s.reserved = None;
+            s.counted = None;
+        });
+    }
+
+    /// The slice's pieces, to keep in the cache.
+    pub(super) fn pieces(&self) -> Arc<[Bytes]> {
+        lock(&self.state).chunks.clone().into()
+    }
+
+    /// The next bytes at `pos` (up to `limit`) as they arrive; `chunk` and
+    /// `offset` as in [`next_piece`]. `None` when the fill ended before `pos`.
+    pub(super) async fn next(
+        &self,
+        chunk: &mut usize,
+        offset: &mut u64,
+        pos: u64,
+        limit: u64,
+    ) -> Option<Result<Bytes, BoxError>> {
+        loop {
+            let mut rx = self.changed.subscribe();
+            {
+                let state = lock(&self.state);
+                if let Some(piece) = next_piece(&state.chunks, chunk, offset, pos, limit) {
+                    return Some(Ok(piece));
+                }
+                match &state.done {
+                    Some(Ok(())) => return None,
+                    Some(Err((_, message))) => return Some(Err(message.clone().into())),
+                    None => {}
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Some(Err("a cache fill went away".into()));
+            }
+        }
+    }
+
+    /// Waits for the response head of the fill (or its failure).
+    pub(super) async fn wait_meta(&self) -> Result<ObjectMeta> {
+        let mut rx = self.changed.subscribe();
+        loop {
+            {
+                let state = lock(&self.state);
+                if let Some((meta, _)) = &state.head {
+                    return Ok(meta.clone());
+                }
+                if let Some(Err((kind, message))) = &state.done {
+                    return Err(Error::new(kind.clone(), message.clone()));
+                }
+                if state.done.is_some() {
+                    return Err(Error::internal("a cache fill ended without a response"));
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(Error::internal("a cache fill went away"));
+            }
+        }
+    }
+}
