@@ -17,9 +17,10 @@ use crate::http::conditional::Conditions;
 use crate::http::range::{ByteSpan, RangeSpec};
 use crate::integration::{ObjectMeta, ObjectRequest, ObjectResponse, Part};
 
-/// The memory budget of slice bytes: the cache's `max_bytes` plus
-/// `max_fills x slice_bytes` for fills and for slices that clients still
-/// read after the cache evicted them (README, "Memory").
+/// The memory budget of slice bytes: the cache's `max_bytes`, shared by
+/// the cached slices (at most `max_bytes` less [`super::fill_reserve`]),
+/// the fills in flight and the slices that clients still read after the
+/// cache evicted them (README, "Memory").
 ///
 /// Every slice holds permits of it, one a byte, from the moment its fill is
 /// started until the last piece of the slice is dropped (by the cache, a

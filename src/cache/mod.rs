@@ -20,11 +20,12 @@
 //!    so it completes for the cache even if its first client leaves, and a
 //!    failed fill stores nothing. The next slice is read ahead.
 //! 4. Memory: every slice buffer, cached or not, is counted against one
-//!    budget of `max_bytes + max_fills x slice_bytes` bytes until its last
-//!    piece is dropped, so slices a client still reads after the cache
-//!    evicted them count too ([`fill::Budget`]). At most `max_fills` fills
-//!    run at once; when no fill slot or no budget is free, a read streams
-//!    straight from the storage, uncached.
+//!    budget of `max_bytes` bytes until its last piece is dropped, so slices
+//!    being filled, and slices a client still reads after the cache evicted
+//!    them, count too ([`fill::Budget`]). The cache itself keeps at most
+//!    `max_bytes` less a reserve for fills ([`fill_reserve`]). At most
+//!    `max_fills` fills run at once; when no fill slot or no budget is free,
+//!    a read streams straight from the storage, uncached.
 //!
 //! Files: [`target`] (metadata and revalidation), [`fill`] (runs, fills,
 //! the budget), [`reader`] (streaming a span slice by slice), [`status`]
@@ -152,7 +153,7 @@ impl Cache {
         let stats = Arc::new(CacheStats::default());
         let evictions = stats.clone();
         let store = moka::future::Cache::builder()
-            .max_capacity(cfg.max_bytes)
+            .max_capacity(cfg.max_bytes - fill_reserve(cfg))
             .weigher(|key: &Key, value: &Value| -> u32 {
                 let bytes = match value {
                     Value::Meta(_) => 0,
@@ -302,10 +303,19 @@ struct Target {
     obj: ObjKey,
 }
 
-/// The most memory slice bytes can take, cached or not: `max_bytes +
-/// max_fills x slice_bytes` (README, "Memory").
+/// The most memory slice bytes can take, cached, being filled, or still
+/// being sent after eviction: `max_bytes` (README, "Memory").
 pub fn slice_memory(cfg: &CacheConfig) -> u64 {
-    cfg.max_bytes.saturating_add((cfg.max_fills as u64).saturating_mul(cfg.slice_bytes))
+    cfg.max_bytes
+}
+
+/// The part of `max_bytes` the cache leaves free for fills in flight:
+/// `max_fills x slice_bytes`, at most a quarter of `max_bytes` (so a small
+/// cache still keeps most of its memory for cached objects). Without it a
+/// full cache would hold the whole budget and every miss would stream
+/// uncached until an eviction.
+pub fn fill_reserve(cfg: &CacheConfig) -> u64 {
+    (cfg.max_fills as u64).saturating_mul(cfg.slice_bytes).min(cfg.max_bytes / 4)
 }
 
 /// The length of slice `index` of an object of `size` bytes.

@@ -157,7 +157,7 @@ async fn the_memory_budget_comes_back_whole_once_the_cache_and_every_reader_let_
     let refs: Vec<(&str, usize)> = names.iter().map(|(n, l)| (n.as_str(), *l)).collect();
     let (_dir, cache, disk) = setup(SMALL_BUDGET, &refs);
     let total = slice_memory(&cache.inner.cfg);
-    assert_eq!(total, (1 << 20) + 4 * (64 << 10));
+    assert_eq!(total, 1 << 20, "max_bytes bounds every slice byte");
     assert_eq!(cache.budget_available(), total);
     for _ in 0..2 {
         for (name, len) in &refs {
@@ -176,23 +176,24 @@ async fn the_memory_budget_comes_back_whole_once_the_cache_and_every_reader_let_
 
 #[tokio::test]
 async fn slices_readers_still_hold_after_eviction_stay_counted_and_later_misses_stream_uncached() {
-    // Budget: 1 MiB + 4 x 64 KiB = 20 slices of 64 KiB; the cache keeps fewer than 16.
-    let names = files(21, 64 << 10);
+    // Budget: 1 MiB = 16 slices of 64 KiB; the cache keeps fewer than 12
+    // (1 MiB less the fill reserve, min(4 x 64 KiB, 1 MiB / 4)).
+    let names = files(17, 64 << 10);
     let refs: Vec<(&str, usize)> = names.iter().map(|(n, l)| (n.as_str(), *l)).collect();
     let (_dir, cache, disk) = setup(SMALL_BUDGET, &refs);
     let total = slice_memory(&cache.inner.cfg);
     let mut unread = Vec::new();
-    for (name, _) in &refs[..20] {
+    for (name, _) in &refs[..16] {
         let loc = Locator::parse(&format!("local://b/{name}")).expect("locator");
         unread.push(cache.fetch(&disk, &loc, false, None, None).await.expect("fetch"));
         fills_done(&cache).await;
     }
     cache.run_pending_tasks().await;
-    assert!(cache.weighted_size() <= 1 << 20);
-    assert_eq!(cache.budget_available(), 0, "20 slices held by readers must spend the whole budget");
+    assert!(cache.weighted_size() <= (1 << 20) - 4 * (64 << 10));
+    assert_eq!(cache.budget_available(), 0, "16 slices held by readers must spend the whole budget");
     assert_eq!(cache.stats().bypassed_fills.load(Ordering::Relaxed), 0);
 
-    let (len, status) = read(&cache, &disk, refs[20].0).await;
+    let (len, status) = read(&cache, &disk, refs[16].0).await;
     assert_eq!(len, 64 << 10, "a miss past the budget still answers in full");
     assert_eq!(status, "mediagate; fwd=miss");
     assert!(cache.stats().bypassed_fills.load(Ordering::Relaxed) > 0, "it streams uncached instead of filling");

@@ -44,7 +44,7 @@ enum TryAgain {
 /// takes it (hyper's default is about 400 KiB). Every open or pooled storage
 /// connection may hold this much, so it is a term of the memory bound
 /// (README, "Memory"); 64 KiB reads still run at loopback speed.
-const READ_BUFFER_BYTES: usize = 64 << 10;
+const READ_BUFFER_BYTES: usize = 16 << 10;
 
 /// A pooled HTTP/1.1 client for one integration's storage.
 #[derive(Clone)]
