@@ -29,8 +29,8 @@ fuzz_target!(|input: &str| {
     if let Ok(u) = parse_azure_storage_url(&url) {
         assert!(u.scheme == "http" || u.scheme == "https", "{url:?}: {u:?}");
         assert!(!url.contains(['@', '?', '#']), "{url:?} accepted with user info, query or fragment: {u:?}");
-        let account_ok =
-            (3..=24).contains(&u.account.len()) && u.account.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let account_ok = (3..=24).contains(&u.account.len())
+            && u.account.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         assert!(account_ok, "{url:?} accepted with account {:?}", u.account);
         if let Some(c) = &u.container {
             let ok = c == "$root"

@@ -200,7 +200,11 @@ fuzz_target!(|input: &str| {
     let current = etag.and_then(|e| single_tag(e.trim()));
     let model = Model { lines, current, modified: modified_secs };
     assert_eq!(verdict, model.evaluate(), "evaluate: {headers:?}, ETag {etag:?}, Last-Modified {modified:?}");
-    assert_eq!(allows, model.if_range_allows(), "if_range_allows: {headers:?}, ETag {etag:?}, Last-Modified {modified:?}");
+    assert_eq!(
+        allows,
+        model.if_range_allows(),
+        "if_range_allows: {headers:?}, ETag {etag:?}, Last-Modified {modified:?}"
+    );
 
     if let Some(raw) = etag
         && let Some(tag) = normalize_etag(raw)

@@ -37,7 +37,8 @@ fuzz_target!(|text: &str| {
             let mut names = HashSet::new();
             for integration in &config.integrations {
                 let name = &integration.name;
-                let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                let ok =
+                    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
                 assert!(ok, "integration name {name:?} accepted");
                 assert!(names.insert(name.clone()), "integration name {name:?} accepted twice");
             }

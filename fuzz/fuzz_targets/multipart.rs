@@ -74,13 +74,17 @@ fuzz_target!(|text: &str| {
 
     // Header values as the proxy passes them: visible ASCII and spaces.
     let content_type: String = content_type.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').collect();
-    let l = layout(spans.clone(), size, &content_type, validator);
-    assert_eq!(l, layout(spans.clone(), size, &content_type, validator), "layout is not deterministic");
+    let data: u64 = spans.iter().map(|s| s.end - s.start + 1).sum();
+    let Some(l) = layout(spans.clone(), size, &content_type, validator) else {
+        // Only an answer longer than u64::MAX bytes has no layout.
+        assert!(data > u64::MAX - 64 * 1024 - 100 * content_type.len() as u64, "no layout for {spans:?} of {size}");
+        return;
+    };
+    assert_eq!(Some(&l), layout(spans.clone(), size, &content_type, validator).as_ref(), "layout is not deterministic");
     assert_eq!(l.spans, spans);
     assert_eq!(l.heads.len(), spans.len());
     assert!(http::HeaderValue::from_str(&l.content_type()).is_ok(), "{:?}", l.content_type());
     let framing: u64 = l.heads.iter().map(|h| h.len() as u64).sum::<u64>() + l.tail.len() as u64;
-    let data: u64 = spans.iter().map(|s| s.end - s.start + 1).sum();
     assert_eq!(l.content_length, framing + data, "Content-Length does not count every byte");
     if l.content_length > WRITE_LIMIT {
         return;

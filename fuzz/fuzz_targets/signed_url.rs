@@ -108,8 +108,7 @@ fuzz_target!(|text: &str| {
     }
     if let Ok(params) = SignedParams::from_query(input.forged_query) {
         let key = &keys[0];
-        let ok = auth::verify(key.secret.expose().as_bytes(), input.locator, &params, at(now), SKEW, MAX_TTL)
-            .is_ok();
+        let ok = auth::verify(key.secret.expose().as_bytes(), input.locator, &params, at(now), SKEW, MAX_TTL).is_ok();
         if ok {
             let exp: u64 = params.exp.parse().expect("verified, so exp is decimal");
             let genuine = sign(key.secret.expose().as_bytes(), input.locator, exp);
@@ -118,7 +117,8 @@ fuzz_target!(|text: &str| {
     }
 
     // 2. Round trip.
-    let loc = match Locator::parse(input.locator).or_else(|_| Locator::parse(&format!("s3://media/{}", input.locator))) {
+    let loc = match Locator::parse(input.locator).or_else(|_| Locator::parse(&format!("s3://media/{}", input.locator)))
+    {
         Ok(loc) => loc,
         Err(_) => return,
     };

@@ -21,8 +21,8 @@ pub fn check_accepted_locator(input: &str, loc: &Locator) {
     assert!(is_bucket_name(&loc.bucket), "accepted bucket {:?} from {input:?}", loc.bucket);
     assert_eq!(loc.account.is_some(), loc.scheme == Scheme::Az, "account vs scheme of {input:?}: {loc:?}");
     if let Some(account) = &loc.account {
-        let ok = (3..=24).contains(&account.len())
-            && account.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let ok =
+            (3..=24).contains(&account.len()) && account.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         assert!(ok, "accepted Azure account {account:?} from {input:?}");
     }
 
