@@ -54,7 +54,7 @@ fuzz_target!(|input: &str| {
     assert_eq!(spans.len(), satisfiable.len(), "{header:?} against {len}");
     for (span, spec) in spans.iter().zip(satisfiable) {
         assert!(span.start <= span.end && span.end < len, "{spec:?} of {len} resolved to {span:?}");
-        assert!(span.len() >= 1 && span.len() <= len, "{spec:?} of {len}: {span:?}");
+        assert!((1..=len).contains(&span.len()), "{spec:?} of {len}: {span:?}");
         match *spec {
             RangeSpec::FromTo(a, b) => assert!(span.start == a && span.end == b.min(len - 1), "{spec:?} {span:?}"),
             RangeSpec::From(a) => assert!(span.start == a && span.end == len - 1, "{spec:?} {span:?}"),
