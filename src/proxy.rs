@@ -190,7 +190,11 @@ async fn multi(t: &Target, head: bool, specs: &[RangeSpec], cond: &Conditions) -
         _ => {
             let content_type = content_type(meta.content_type.as_deref(), &loc.key);
             let validator = meta.etag.clone().unwrap_or_default();
-            let layout = multipart::layout(spans, meta.size, content_type.to_str().unwrap_or_default(), &validator);
+            let Some(layout) =
+                multipart::layout(spans, meta.size, content_type.to_str().unwrap_or_default(), &validator)
+            else {
+                return single(t, head, None, cond).await;
+            };
             let body = if head { body::empty() } else { multipart_body(t.clone(), &layout, &meta) };
             let mut resp = media_response(integration, loc, &meta, Part::Whole, body, status.as_deref());
             *resp.status_mut() = StatusCode::PARTIAL_CONTENT;

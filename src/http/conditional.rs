@@ -81,7 +81,7 @@ fn joined_list(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     let values: Vec<String> = headers
         .get_all(name)
         .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+        .map(|v| trim_ows(&String::from_utf8_lossy(v.as_bytes())).to_owned())
         .filter(|v| !v.is_empty())
         .collect();
     (!values.is_empty()).then(|| values.join(", "))
@@ -91,9 +91,17 @@ fn joined_list(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
 fn single_value(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
-        (Some(v), None) => Some(String::from_utf8_lossy(v.as_bytes()).trim().to_owned()),
+        (Some(v), None) => Some(trim_ows(&String::from_utf8_lossy(v.as_bytes())).to_owned()),
         _ => None,
     }
+}
+
+/// A field value without its surrounding optional whitespace: `OWS = *( SP /
+/// HTAB )` (RFC 9110 section 5.6.3,
+/// <https://www.rfc-editor.org/rfc/rfc9110#section-5.6.3>). Other white
+/// space, such as U+00A0 in obs-text, is part of the value.
+fn trim_ows(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
 }
 
 /// An HTTP-date in any of the three formats of RFC 9110 section 5.6.7.
@@ -212,7 +220,7 @@ fn list_matches(
     current: Option<EntityTag<'_>>,
     compare: fn(EntityTag<'_>, EntityTag<'_>) -> bool,
 ) -> bool {
-    if value.trim() == "*" {
+    if trim_ows(value) == "*" {
         return true;
     }
     match (parse_entity_tag_list(value), current) {
@@ -328,6 +336,21 @@ mod tests {
 
     fn cond(pairs: &[(HeaderName, &str)]) -> Conditions {
         Conditions::from_headers(&headers(pairs))
+    }
+
+    #[test]
+    fn only_sp_and_htab_are_trimmed_from_a_field_value() {
+        // Found by the conditional fuzz target: U+00A0 (bytes C2 A0, obs-text)
+        // was trimmed as white space, so `\u{a0}"v1"` matched "v1".
+        let nbsp = "\u{a0}\"v1\"";
+        let c = cond(&[(IF_RANGE, nbsp), (IF_NONE_MATCH, nbsp)]);
+        assert_eq!(c.if_range, Some(IfRange::Invalid(nbsp.into())));
+        assert_eq!(evaluate(&c, Some("\"v1\""), None), Verdict::Proceed);
+        assert!(!if_range_allows(&c, Some("\"v1\""), None));
+        assert_eq!(evaluate(&cond(&[(IF_MATCH, "\u{a0}*")]), Some("\"v1\""), None), Verdict::PreconditionFailed);
+        let c = cond(&[(IF_NONE_MATCH, " \t\"v1\"\t "), (IF_RANGE, "\t\"v1\" ")]);
+        assert_eq!(evaluate(&c, Some("\"v1\""), None), Verdict::NotModified);
+        assert!(if_range_allows(&c, Some("\"v1\""), None));
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub fn coalesce(mut spans: Vec<ByteSpan>) -> Vec<ByteSpan> {
 
 /// Lays out the parts. The boundary is derived from the validator and the
 /// spans, so a `HEAD` and a `GET` of the same request agree on every header.
-pub fn layout(spans: Vec<ByteSpan>, size: u64, content_type: &str, validator: &str) -> Layout {
+/// `None` when the answer would be longer than `u64::MAX` bytes (parts of an
+/// object of nearly 16 EiB), which no `Content-Length` can state: the caller
+/// then serves the whole object, as RFC 9110 section 14.2 allows.
+pub fn layout(spans: Vec<ByteSpan>, size: u64, content_type: &str, validator: &str) -> Option<Layout> {
     let boundary = boundary(validator, &spans);
     let heads: Vec<Bytes> = spans
         .iter()
@@ -68,9 +71,9 @@ pub fn layout(spans: Vec<ByteSpan>, size: u64, content_type: &str, validator: &s
         })
         .collect();
     let tail = Bytes::from(format!("\r\n--{boundary}--\r\n"));
-    let framing: u64 = heads.iter().map(|h| h.len() as u64).sum::<u64>() + tail.len() as u64;
-    let content_length = framing + spans.iter().map(ByteSpan::len).sum::<u64>();
-    Layout { boundary, spans, heads, tail, content_length }
+    let framing = heads.iter().map(|h| h.len() as u64).chain([tail.len() as u64]);
+    let content_length = framing.chain(spans.iter().map(ByteSpan::len)).try_fold(0u64, u64::checked_add)?;
+    Some(Layout { boundary, spans, heads, tail, content_length })
 }
 
 fn boundary(validator: &str, spans: &[ByteSpan]) -> String {
@@ -111,7 +114,7 @@ mod tests {
 
     #[test]
     fn the_content_length_counts_every_byte_of_the_framing() {
-        let l = layout(vec![span(0, 9), span(20, 29)], 100, "video/mp4", "\"etag\"");
+        let l = layout(vec![span(0, 9), span(20, 29)], 100, "video/mp4", "\"etag\"").unwrap();
         let mut body = Vec::new();
         for (head, s) in l.heads.iter().zip(&l.spans) {
             body.extend_from_slice(head);
@@ -129,10 +132,23 @@ mod tests {
 
     #[test]
     fn the_boundary_is_the_same_for_the_same_request_and_differs_for_another() {
-        let a = layout(vec![span(0, 9), span(20, 29)], 100, "t", "\"v1\"");
-        let b = layout(vec![span(0, 9), span(20, 29)], 100, "t", "\"v1\"");
-        let c = layout(vec![span(0, 9), span(20, 29)], 100, "t", "\"v2\"");
+        let a = layout(vec![span(0, 9), span(20, 29)], 100, "t", "\"v1\"").unwrap();
+        let b = layout(vec![span(0, 9), span(20, 29)], 100, "t", "\"v1\"").unwrap();
+        let c = layout(vec![span(0, 9), span(20, 29)], 100, "t", "\"v2\"").unwrap();
         assert_eq!(a.boundary, b.boundary);
         assert_ne!(a.boundary, c.boundary);
+    }
+
+    #[test]
+    fn an_answer_longer_than_u64_max_bytes_has_no_layout() {
+        // Found by the multipart fuzz target: the Content-Length sum overflowed
+        // (a panic in debug builds, a wrapped length in release builds).
+        let size = u64::MAX;
+        let spans = vec![span(0, 0), span(10, 10), span(30, size - 1)];
+        assert_eq!(layout(spans, size, "video/mp4", "\"e\""), None);
+        let spans = vec![span(0, 0), span(30, size - 1024)];
+        let l = layout(spans, size, "video/mp4", "\"e\"").unwrap();
+        let framing = l.heads.iter().map(|h| h.len() as u64).sum::<u64>() + l.tail.len() as u64;
+        assert_eq!(l.content_length, (size - 1052) + framing);
     }
 }
