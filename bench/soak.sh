@@ -157,6 +157,8 @@ main() {
 # Written by bench/soak.sh.
 [server]
 listen = "127.0.0.1:0"
+# the load comes from one address: no per-client cap (as behind a CDN)
+max_connections_per_ip = 0
 
 [cache]
 max_bytes = "$MAX_BYTES"

@@ -16,8 +16,8 @@
 #   MEDIAGATE_TEST_AZURE_URL (+ _ACCOUNT, _KEY)
 #                     when already set, no local peer of that kind is started and
 #                     the tests use the given server (e.g. a MinIO)
-#   MEDIAGATE_FUZZ_SECONDS  seconds per fuzz target in the fuzz step (default 15: with
-#                     the nightly build of fuzz/, about 5-6 minutes; 0 skips the step)
+#   MEDIAGATE_FUZZ_SECONDS  seconds per fuzz target in the fuzz step (default 30: with
+#                     the nightly build of fuzz/, about 8-9 minutes; 0 skips the step)
 #
 # Safe to run again: installed peers are reused; servers it starts listen on
 # 127.0.0.1 only and are stopped on exit, failure or interrupt.
@@ -242,8 +242,8 @@ main() {
     step test cargo test --all-targets --no-fail-fast
     # A short run of every fuzz target (scripts/fuzz.sh, docs/FUZZING.md);
     # under CI=true a missing nightly toolchain or cargo-fuzz is installed or fails.
-    if [[ "${MEDIAGATE_FUZZ_SECONDS:-15}" != 0 ]]; then
-        step fuzz "$ROOT/scripts/fuzz.sh" --seconds "${MEDIAGATE_FUZZ_SECONDS:-15}"
+    if [[ "${MEDIAGATE_FUZZ_SECONDS:-30}" != 0 ]]; then
+        step fuzz "$ROOT/scripts/fuzz.sh" --seconds "${MEDIAGATE_FUZZ_SECONDS:-30}"
     fi
 
     header "summary ($((SECONDS - t0)) s in all)"
