@@ -259,17 +259,8 @@ max_connections_per_ip = 0
 
 $cache
 
-[[integration]]
-name = "bench"
-type = "s3"
-endpoint = "127.0.0.1"
-port = $port
-tls = false
-region = "us-east-1"
-access_key_id = "$S3_ACCESS_KEY"
-secret_access_key = "$S3_SECRET_KEY"
-buckets = ["$BUCKET"]
 EOF
+    s3_bench_integration bench "$port" "$BUCKET" >>"$file"
 }
 
 # start_mg NAME CONFIG: sets MG_URL[NAME] (base URL) and MG_PID[NAME].

@@ -166,17 +166,8 @@ max_object_bytes = "1MiB"
 slice_bytes = "1MiB"
 $CACHE_EXTRA
 
-[[integration]]
-name = "soak"
-type = "s3"
-endpoint = "127.0.0.1"
-port = $s3_port
-tls = false
-region = "us-east-1"
-access_key_id = "$S3_ACCESS_KEY"
-secret_access_key = "$S3_SECRET_KEY"
-buckets = ["$BUCKET"]
 EOF
+    s3_bench_integration soak "$s3_port" "$BUCKET" >>"$RUN/soak.toml"
     local wrap=()
     [[ -n "${MEDIAGATE_SOAK_WRAP:-}" ]] && read -r -a wrap <<<"$MEDIAGATE_SOAK_WRAP"
     RUST_LOG="${RUST_LOG:-warn}" "${wrap[@]}" "$MG" serve --config "$RUN/soak.toml" >"$RUN/mg.out" 2>"$OUT/mediagate.log" &

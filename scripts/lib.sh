@@ -78,3 +78,20 @@ stop_pids() {
         wait "$pid" 2>/dev/null || true
     done
 }
+
+# s3_bench_integration NAME PORT BUCKET: the [[integration]] table the bench
+# scripts point at their s3s-fs (credentials from S3_ACCESS_KEY / S3_SECRET_KEY).
+s3_bench_integration() {
+    cat <<EOF
+[[integration]]
+name = "$1"
+type = "s3"
+endpoint = "127.0.0.1"
+port = $2
+tls = false
+region = "us-east-1"
+access_key_id = "$S3_ACCESS_KEY"
+secret_access_key = "$S3_SECRET_KEY"
+buckets = ["$3"]
+EOF
+}

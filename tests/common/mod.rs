@@ -578,7 +578,11 @@ fn write_config(config_toml: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Reads lines from `source` into `sink` until EOF; each line also goes to `tx` if given.
-fn pump_lines(source: impl Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>, tx: Option<mpsc::Sender<String>>) {
+fn pump_lines(
+    source: impl Read + Send + 'static,
+    sink: Arc<Mutex<Vec<String>>>,
+    tx: Option<mpsc::Sender<String>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(source);
         let mut buf = Vec::new();
@@ -595,7 +599,7 @@ fn pump_lines(source: impl Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>,
                 }
             }
         }
-    });
+    })
 }
 
 impl MediaGate {
@@ -628,7 +632,7 @@ impl MediaGate {
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         pump_lines(child.stdout.take().unwrap(), stdout.clone(), Some(tx));
-        pump_lines(child.stderr.take().unwrap(), stderr.clone(), None);
+        let stderr_pump = pump_lines(child.stderr.take().unwrap(), stderr.clone(), None);
 
         let deadline = Instant::now() + START_TIMEOUT;
         let failure = loop {
@@ -663,7 +667,7 @@ impl MediaGate {
         };
         let _ = child.kill();
         let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-        std::thread::sleep(Duration::from_millis(200)); // let the stderr pump catch up
+        let _ = stderr_pump.join(); // the child has exited: its stderr ends, and every line is in
         let err = stderr.lock().unwrap().join("\n");
         let out = stdout.lock().unwrap().join("\n");
         Err(format!("{failure} ({status}).\nconfig:\n{config_toml}\nstdout:\n{out}\nstderr:\n{err}"))
