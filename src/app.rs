@@ -70,7 +70,8 @@ pub async fn check(path: &Path) -> ExitCode {
             }
         }
     }
-    let tests = registry.all().iter().map(|i| async move {
+    let all = registry.all();
+    let tests = all.iter().map(|i| async move {
         let result = tokio::time::timeout(Duration::from_secs(20), i.test_connection()).await;
         (i, result)
     });
@@ -173,7 +174,7 @@ fn load(path: &Path) -> Option<(Config, Registry)> {
             return None;
         }
     };
-    match Registry::build(&config) {
+    match Registry::build(&config.integrations, &config.upstream, &config.source) {
         Ok(registry) => Some((config, registry)),
         Err(errors) => {
             report(&errors.problems);

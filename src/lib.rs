@@ -20,6 +20,7 @@ pub mod integration;
 pub mod locator;
 pub mod logging;
 pub mod proxy;
+pub mod schema;
 pub mod secret;
 pub mod server;
 pub mod tls;

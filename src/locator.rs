@@ -245,30 +245,32 @@ fn bucket_word(scheme: Scheme) -> &'static str {
 }
 
 fn check_bucket(scheme: Scheme, bucket: &str) -> Result<()> {
+    check_bucket_name(bucket)
+        .map_err(|why| Error::bad_locator(format!("{bucket:?} is not a valid {} name ({why})", bucket_word(scheme))))
+}
+
+/// The name rule of a bucket or container, in locators and in an
+/// integration's `buckets`: 1 to 255 letters, digits, '-', '.', '_'; not
+/// `.` or `..`. `Err` says what is allowed.
+pub fn check_bucket_name(bucket: &str) -> std::result::Result<(), &'static str> {
     let ok = !bucket.is_empty()
         && bucket.len() <= 255
         && bucket.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
         && bucket != "."
         && bucket != "..";
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::bad_locator(format!(
-            "{bucket:?} is not a valid {} name (letters, digits, '-', '.', '_')",
-            bucket_word(scheme)
-        )))
-    }
+    if ok { Ok(()) } else { Err("letters, digits, '-', '.', '_'") }
 }
 
 fn check_account(account: &str) -> Result<()> {
+    check_account_name(account)
+        .map_err(|why| Error::bad_locator(format!("{account:?} is not a valid Azure storage account name ({why})")))
+}
+
+/// The name rule of an Azure storage account, in locators and in
+/// `storage_url`: 3 to 24 lower-case letters and digits.
+pub fn check_account_name(account: &str) -> std::result::Result<(), &'static str> {
     let ok = (3..=24).contains(&account.len()) && account.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::bad_locator(format!(
-            "{account:?} is not a valid Azure storage account name (3 to 24 lower-case letters and digits)"
-        )))
-    }
+    if ok { Ok(()) } else { Err("3 to 24 lower-case letters and digits") }
 }
 
 /// The rules every object key obeys, in every scheme and both request

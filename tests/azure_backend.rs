@@ -22,10 +22,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use mediagate::config::{AzureConfig, AzureCredential, AzureStorageUrl, UpstreamConfig};
+use mediagate::config::UpstreamConfig;
 use mediagate::error::Kind;
 use mediagate::http::conditional::Conditions;
 use mediagate::http::range::{ByteSpan, RangeSpec};
+use mediagate::integration::azure::config::{AzureConfig, AzureCredential, AzureStorageUrl};
 use mediagate::integration::azure::{AzureBackend, credential, shared_key_authorization};
 use mediagate::integration::{ObjectRequest, ObjectResponse, Part};
 use mediagate::locator::encode_key;

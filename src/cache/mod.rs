@@ -236,7 +236,7 @@ impl Cache {
         range: Option<RangeSpec>,
         pin: Option<&str>,
     ) -> Result<ObjectResponse> {
-        let obj = ObjKey { integration: Arc::from(integration.name.as_str()), locator: Arc::from(loc.to_string()) };
+        let obj = ObjKey { integration: integration.cache_id.clone(), locator: Arc::from(loc.to_string()) };
         let t = Target { inner: self.inner.clone(), integration: integration.clone(), loc: loc.clone(), obj };
         let (entry, mut verdict, first) = t.metadata(head, range).await?;
         if entry.missing {

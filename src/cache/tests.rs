@@ -17,7 +17,7 @@ fn setup(cache: &str, files: &[(&str, usize)]) -> (tempfile::TempDir, Cache, Arc
         dir.path().display()
     );
     let config = crate::config::parse(&text, Path::new("test.toml"), &|_| None).expect("config");
-    let registry = Registry::build(&config).expect("registry");
+    let registry = Registry::build(&config.integrations, &config.upstream, &config.source).expect("registry");
     let integration = registry.all()[0].clone();
     (dir, Cache::new(&config.cache), integration)
 }
@@ -94,7 +94,7 @@ async fn a_large_object_is_read_in_slices_and_a_range_spans_them() {
         inner: cache.inner.clone(),
         integration: disk.clone(),
         loc: loc.clone(),
-        obj: ObjKey { integration: Arc::from("disk"), locator: Arc::from("local://b/big.bin") },
+        obj: ObjKey { integration: disk.cache_id.clone(), locator: Arc::from("local://b/big.bin") },
     };
     let entry = match cache.inner.store.get(&Key::Meta(t.obj.clone())).await {
         Some(Value::Meta(e)) => e,

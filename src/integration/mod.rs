@@ -5,10 +5,12 @@
 //! HTTP client of [`upstream`]; each signs its own requests.
 
 pub mod azure;
+pub mod config;
 pub mod local;
 pub mod registry;
 pub mod retry;
 pub mod s3;
+pub mod scope;
 pub mod transport;
 pub mod upstream;
 
@@ -100,6 +102,10 @@ pub enum Backend {
 /// A configured integration, ready to serve.
 pub struct Integration {
     pub name: String,
+    /// Unique to this build of the integration: cache entries are keyed by
+    /// it, so bytes fetched with replaced credentials are never served
+    /// under new ones.
+    pub cache_id: std::sync::Arc<str>,
     /// The `Cache-Control` header sent with this integration's media.
     pub cache_control: HeaderValue,
     pub backend: Backend,

@@ -10,63 +10,105 @@
 //! scope. Overlapping scopes are refused when the configuration is parsed.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use http::HeaderValue;
 
-use crate::config::{Config, ConfigErrors, IntegrationConfig, IntegrationKind};
 use crate::error::{Error, Kind, Result};
 use crate::integration::azure::AzureBackend;
+use crate::integration::config::{IntegrationConfig, IntegrationKind};
 use crate::integration::local::LocalBackend;
 use crate::integration::s3::S3Backend;
+use crate::integration::scope::Scope;
+use crate::integration::upstream::UpstreamConfig;
 use crate::integration::{Backend, Integration};
 use crate::locator::{Locator, Scheme};
+use crate::schema::ConfigErrors;
 
-/// The scheme, account (Azure only) and bucket an integration is scoped to.
-type ScopeKey = (Scheme, Option<String>, String);
-/// The scheme and account (Azure only) of a default integration.
-type DefaultKey = (Scheme, Option<String>);
+/// An integration of the registry: ready to serve, or saved unfinished.
+enum Entry {
+    Ready(Arc<Integration>),
+    /// Owns its scope and serves nothing: the message says what it lacks.
+    Incomplete {
+        name: String,
+        lacks: String,
+    },
+}
 
 /// All integrations, indexed by scope.
 pub struct Registry {
-    integrations: Vec<Arc<Integration>>,
-    scoped: HashMap<ScopeKey, usize>,
-    defaults: HashMap<DefaultKey, usize>,
+    entries: Vec<Entry>,
+    /// The configs the entries were built from, in the same order.
+    configs: Vec<IntegrationConfig>,
+    scopes: HashMap<Scope, usize>,
+    /// The number of the next integration built: a replaced integration
+    /// never shares cache entries with the one it replaces ([`Integration::cache_id`]).
+    next_build: u64,
 }
 
 impl Registry {
-    /// Builds every integration of `config`, reporting every failure at once.
-    pub fn build(config: &Config) -> Result<Registry, ConfigErrors> {
-        let mut registry = Registry { integrations: Vec::new(), scoped: HashMap::new(), defaults: HashMap::new() };
-        let mut problems = Vec::new();
-        for cfg in &config.integrations {
-            match build_integration(cfg, config) {
-                Ok(integration) => registry.add(cfg, integration),
-                Err(e) => problems.push(format!("{}: integration \"{}\": {e}", config.source.display(), cfg.name)),
-            }
-        }
-        if problems.is_empty() { Ok(registry) } else { Err(ConfigErrors { problems }) }
+    /// Builds every integration, reporting every failure at once.
+    pub fn build(
+        configs: &[IntegrationConfig],
+        upstream: &UpstreamConfig,
+        source: &Path,
+    ) -> Result<Registry, ConfigErrors> {
+        Registry::rebuild(None, configs, upstream, source)
     }
 
-    fn add(&mut self, cfg: &IntegrationConfig, integration: Integration) {
-        let index = self.integrations.len();
-        self.integrations.push(Arc::new(integration));
-        let (scheme, account, buckets) = scope_of(cfg);
-        if buckets.is_empty() {
-            self.defaults.insert((scheme, account), index);
-        } else {
-            for bucket in buckets {
-                self.scoped.insert((scheme, account.clone(), bucket), index);
+    /// As [`Registry::build`], reusing the integrations of `previous` whose
+    /// table is unchanged (their connection pools and cached objects stay).
+    pub fn rebuild(
+        previous: Option<&Registry>,
+        configs: &[IntegrationConfig],
+        upstream: &UpstreamConfig,
+        source: &Path,
+    ) -> Result<Registry, ConfigErrors> {
+        let next_build = previous.map_or(0, |p| p.next_build);
+        let mut registry = Registry { entries: Vec::new(), configs: Vec::new(), scopes: HashMap::new(), next_build };
+        let mut problems = Vec::new();
+        for cfg in configs {
+            if let Some(kept) = previous.and_then(|p| p.unchanged(cfg)) {
+                registry.add(cfg, Entry::Ready(kept));
+                continue;
             }
+            registry.next_build += 1;
+            match build_entry(cfg, upstream, registry.next_build) {
+                Ok(entry) => registry.add(cfg, entry),
+                Err(e) => problems.push(format!("{}: integration \"{}\": {e}", source.display(), cfg.name)),
+            }
+        }
+        if problems.is_empty() { Ok(registry) } else { Err(ConfigErrors::messages(problems)) }
+    }
+
+    /// The ready integration built from exactly `cfg`'s table, if any.
+    fn unchanged(&self, cfg: &IntegrationConfig) -> Option<Arc<Integration>> {
+        let i = self.configs.iter().position(|c| c.name == cfg.name && c.raw == cfg.raw)?;
+        match &self.entries[i] {
+            Entry::Ready(integration) => Some(integration.clone()),
+            Entry::Incomplete { .. } => None,
+        }
+    }
+
+    fn add(&mut self, cfg: &IntegrationConfig, entry: Entry) {
+        let index = self.entries.len();
+        self.entries.push(entry);
+        self.configs.push(cfg.clone());
+        for scope in &cfg.scopes {
+            self.scopes.insert(scope.clone(), index);
         }
     }
 
     /// The integration that serves `loc`, by the rules in the module doc.
     pub fn resolve(&self, loc: &Locator) -> Result<&Arc<Integration>> {
-        let scoped = self.scoped.get(&(loc.scheme, loc.account.clone(), loc.bucket.clone()));
-        let index = scoped.or_else(|| self.defaults.get(&(loc.scheme, loc.account.clone())));
-        match index {
-            Some(&i) => Ok(&self.integrations[i]),
+        let index = self.scopes.get(&Scope::of(loc)).or_else(|| self.scopes.get(&Scope::default_for(loc)));
+        match index.map(|&i| &self.entries[i]) {
+            Some(Entry::Ready(integration)) => Ok(integration),
+            Some(Entry::Incomplete { name, lacks }) => Err(Error::new(
+                Kind::NoIntegration,
+                format!("integration \"{name}\" serves {} but is incomplete: {lacks}", describe_scope(loc)),
+            )),
             None => Err(Error::new(
                 Kind::NoIntegration,
                 format!(
@@ -79,8 +121,25 @@ impl Registry {
         }
     }
 
-    pub fn all(&self) -> &[Arc<Integration>] {
-        &self.integrations
+    /// Every integration ready to serve.
+    pub fn all(&self) -> Vec<Arc<Integration>> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Ready(i) => Some(i.clone()),
+                Entry::Incomplete { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The configs of every integration, ready or incomplete, in file order.
+    pub fn configs(&self) -> &[IntegrationConfig] {
+        &self.configs
+    }
+
+    /// The ready integration named `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Integration>> {
+        self.all().into_iter().find(|i| i.name == name)
     }
 }
 
@@ -91,37 +150,32 @@ fn describe_scope(loc: &Locator) -> String {
     }
 }
 
-/// The locator scheme, Azure account and scoped buckets of an integration.
-fn scope_of(cfg: &IntegrationConfig) -> (Scheme, Option<String>, Vec<String>) {
-    match &cfg.kind {
-        IntegrationKind::S3(s3) => (s3.locator_scheme, None, s3.buckets.clone()),
-        IntegrationKind::Local(local) => (Scheme::Local, None, local.buckets.clone()),
-        IntegrationKind::Azure(az) => {
-            (Scheme::Az, Some(az.storage_url.account.clone()), az.storage_url.container.iter().cloned().collect())
-        }
-    }
-}
-
-fn build_integration(cfg: &IntegrationConfig, config: &Config) -> Result<Integration, String> {
+fn build_entry(cfg: &IntegrationConfig, upstream: &UpstreamConfig, build: u64) -> Result<Entry, String> {
     let backend = match &cfg.kind {
-        IntegrationKind::S3(s3) => Backend::S3(S3Backend::new(&cfg.name, s3, &config.upstream)?),
-        IntegrationKind::Azure(az) => Backend::Azure(AzureBackend::new(&cfg.name, az, &config.upstream)?),
+        IntegrationKind::S3(s3) => Backend::S3(S3Backend::new(&cfg.name, s3, upstream)?),
+        IntegrationKind::Azure(az) => Backend::Azure(AzureBackend::new(&cfg.name, az, upstream)?),
         IntegrationKind::Local(local) => Backend::Local(LocalBackend::new(&cfg.name, local)?),
+        IntegrationKind::Incomplete(missing) => {
+            let keys: Vec<String> = missing.iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
+            let lacks = format!("it lacks {}; finish it in the config file or the admin API", keys.join("; "));
+            return Ok(Entry::Incomplete { name: cfg.name.clone(), lacks });
+        }
     };
     let cache_control =
         HeaderValue::from_str(&cfg.cache_control).map_err(|_| "cache_control is not a valid header value")?;
-    Ok(Integration { name: cfg.name.clone(), cache_control, backend })
+    let cache_id = Arc::from(format!("{}#{build}", cfg.name));
+    Ok(Entry::Ready(Arc::new(Integration { name: cfg.name.clone(), cache_id, cache_control, backend })))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn registry(integrations: &str) -> Registry {
         let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{integrations}");
         let config = crate::config::parse(&text, Path::new("test.toml"), &|_| None).expect("config parses");
-        Registry::build(&config).unwrap_or_else(|e| panic!("registry builds: {e}"))
+        Registry::build(&config.integrations, &config.upstream, &config.source)
+            .unwrap_or_else(|e| panic!("registry builds: {e}"))
     }
 
     fn s3(name: &str, scheme: &str, buckets: &str) -> String {
@@ -174,7 +228,7 @@ mod tests {
         let text = "[server]\nlisten = \"127.0.0.1:0\"\n[[integration]]\nname = \"disk\"\ntype = \"local\"\n\
                     root = \"/nonexistent/mediagate-root\"\n";
         let config = crate::config::parse(text, Path::new("test.toml"), &|_| None).expect("config parses");
-        let err = Registry::build(&config).err().expect("must fail");
+        let err = Registry::build(&config.integrations, &config.upstream, &config.source).err().expect("must fail");
         assert!(err.problems[0].contains("integration \"disk\""), "{err}");
         assert!(err.problems[0].contains("/nonexistent/mediagate-root"), "{err}");
     }

@@ -23,7 +23,6 @@ use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Sleep;
 
-use crate::config::UpstreamConfig;
 use crate::error::{Error, Kind, Result};
 use crate::http::body::{Body, BoxError};
 use crate::http::range::{parse_content_range, parse_unsatisfied_content_range};
@@ -45,6 +44,33 @@ enum TryAgain {
 /// connection may hold this much, so it is a term of the memory bound
 /// (README, "Memory"); 64 KiB reads still run at loopback speed.
 const READ_BUFFER_BYTES: usize = 16 << 10;
+
+/// `[upstream]`: how mediagate talks to storage, for every integration.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// `connect_timeout`, default `5s` (TCP + TLS).
+    pub connect_timeout: Duration,
+    /// `first_byte_timeout`, default `30s`: request sent to response head received.
+    pub first_byte_timeout: Duration,
+    /// `read_timeout`, default `30s`: longest silence between two body chunks.
+    pub read_timeout: Duration,
+    /// `pool_idle_timeout`, default `90s`.
+    pub pool_idle_timeout: Duration,
+    /// `pool_max_idle_per_host`, default 64.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            connect_timeout: Duration::from_secs(5),
+            first_byte_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: 64,
+        }
+    }
+}
 
 /// A pooled HTTP/1.1 client for one integration's storage.
 #[derive(Clone)]

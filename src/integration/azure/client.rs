@@ -15,11 +15,12 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 
 use super::credential::SharedKeyCredential;
-use crate::config::{AzureConfig, AzureCredential, UpstreamConfig};
 use crate::error::{Error, Kind, Result};
 use crate::http::conditional::Conditions;
 use crate::http::range::RangeSpec;
+use crate::integration::azure::config::{AzureConfig, AzureCredential};
 use crate::integration::upstream::UpstreamClient;
+use crate::integration::upstream::UpstreamConfig;
 use crate::integration::{ObjectRequest, ObjectResponse, Part};
 use crate::locator::{check_upstream_path, encode_key};
 use crate::secret::Secret;
@@ -450,7 +451,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::AzureStorageUrl;
+    use crate::integration::azure::config::AzureStorageUrl;
 
     const AZURITE_KEY: &str =
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";

@@ -6,6 +6,7 @@
 //! [Get Blob Properties]: https://learn.microsoft.com/rest/api/storageservices/get-blob-properties
 
 mod client;
+pub mod config;
 pub mod credential;
 
 pub use client::{API_VERSION, AzureBackend};

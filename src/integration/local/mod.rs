@@ -10,6 +10,8 @@
 //! Range and preconditions are answered here from the file's metadata, with
 //! a strong ETag made of the modification time and the size (as nginx does).
 
+pub mod config;
+
 use std::io::SeekFrom;
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,7 +22,7 @@ use http_body_util::{BodyExt, StreamBody};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use crate::config::LocalConfig;
+use self::config::LocalConfig;
 use crate::error::{Error, Kind, Result};
 use crate::http::body::{self, BoxError};
 use crate::http::range::ByteSpan;

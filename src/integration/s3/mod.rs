@@ -5,6 +5,7 @@
 //! - [`S3Backend`]: URLs (path or virtual-host addressing), the request
 //!   headers mediagate forwards, and the connection test.
 
+pub mod config;
 pub mod sign;
 
 use std::fmt;
@@ -15,9 +16,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::Empty;
 
-use crate::config::{Addressing, S3Config, S3Credentials, UpstreamConfig};
+use self::config::{Addressing, S3Config, S3Credentials};
 use crate::error::{Error, Kind, Result};
 use crate::integration::upstream::UpstreamClient;
+use crate::integration::upstream::UpstreamConfig;
 use crate::integration::{ObjectRequest, ObjectResponse};
 use crate::locator::{Scheme, check_upstream_path, encode_key};
 
