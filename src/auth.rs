@@ -21,8 +21,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use hmac::Mac;
+
+use crate::crypto::hmac_sha256;
 
 use crate::config::{AuthConfig, AuthMode};
 use crate::error::{Error, Kind, Result};
@@ -312,20 +313,6 @@ pub fn cap_max_age(cache_control: &str, limit: u64) -> String {
 
 pub fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// HMAC-SHA256 (RFC 2104) keyed with `key`. The key is brought to one block
-/// the way RFC 2104 section 2 does (hashed when longer than the 64-byte
-/// block, zero-padded), so construction cannot fail.
-fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    <Hmac<Sha256> as KeyInit>::new(&block.into())
 }
 
 /// Percent-encodes a query value: every byte outside `A-Z a-z 0-9 - . _ ~`.

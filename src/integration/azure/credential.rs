@@ -14,12 +14,8 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, KeyInit, Mac};
+use crate::crypto::hmac_sha256_of;
 use http::{HeaderMap, Method, header};
-use sha2::{Digest, Sha256};
-
-/// HMAC-SHA256 block size in bytes (SHA-256 works on 64-byte blocks).
-const BLOCK: usize = 64;
 
 /// An account name and its decoded key, for SharedKey signing.
 ///
@@ -91,21 +87,7 @@ pub fn shared_key_authorization(
 /// The base64 HMAC-SHA256 of `text` under `key`: the signature of SharedKey
 /// and of service SAS tokens.
 pub fn sign(key: &[u8], text: &str) -> String {
-    BASE64.encode(hmac_sha256(key, text.as_bytes()))
-}
-
-/// HMAC-SHA256 (RFC 2104). The key is brought to one block the way RFC 2104
-/// section 2 does (hashed when longer, zero-padded), so construction cannot fail.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
-    mac.update(message);
-    mac.finalize().into_bytes().into()
+    BASE64.encode(hmac_sha256_of(key, text.as_bytes()))
 }
 
 /// The SharedKey string-to-sign of the Blob service, version 2015-02-21 and
@@ -325,7 +307,7 @@ mod tests {
     fn keys_longer_than_a_block_are_hashed_first_as_rfc_2104_says() {
         // RFC 4231 test case 6: a 131-byte key of 0xaa.
         let key = [0xaa_u8; 131];
-        let mac = hmac_sha256(&key, b"Test Using Larger Than Block-Size Key - Hash Key First");
+        let mac = hmac_sha256_of(&key, b"Test Using Larger Than Block-Size Key - Hash Key First");
         let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
     }
