@@ -458,7 +458,8 @@ impl ConfigFile {
 /// On failure the temporary file is removed and the original is untouched.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), FileError> {
     let target = std::fs::canonicalize(path).map_err(|io| FileError::new(path, path, Step::Resolve, io))?;
-    let fail = |step| move |io| FileError::new(path, &target, step, io);
+    let written = target.as_path();
+    let fail = |step| move |io| FileError::new(path, written, step, io);
     let dir = target.parent().ok_or_else(|| fail(Step::Resolve)(io::Error::other("no parent directory")))?;
     let name = target.file_name().unwrap_or_default().to_string_lossy();
     let mut temp = tempfile::Builder::new()

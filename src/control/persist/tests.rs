@@ -267,7 +267,7 @@ async fn a_save_leaves_mode_0600_and_no_temporary_file() {
 async fn an_edit_that_fails_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = config_in(dir.path(), FILE, 0o644);
-    let err = ConfigFile::new(&path).update(|text| remove_integration(text, "nope")).await.unwrap_err();
+    let err = ConfigFile::new(&path).update(|text| remove_integration(text, "nope").map(|t| (t, ()))).await.unwrap_err();
     assert!(matches!(err, UpdateError::Edit(PersistError::NotFound(_))), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), FILE);
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
