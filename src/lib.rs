@@ -13,6 +13,7 @@ pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod control;
 pub mod crypto;
 pub mod demo;
 pub mod error;

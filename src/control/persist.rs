@@ -1,0 +1,554 @@
+//! Saving integrations into the config file as a person would have written them.
+//!
+//! The admin API (CONTRACT.md section 6) changes `[[integration]]` tables at run time, and a
+//! restart must serve exactly what the API last answered, so every change is written back into
+//! the config file. The file belongs to a person: its comments, blank lines, key order, quoting
+//! and `${VAR}` references (plain strings here, expanded only when the config is loaded) must
+//! survive. The edits therefore go through [`toml_edit`], which keeps each key's surrounding
+//! text (its *decor*): an unchanged value keeps its exact text, a changed one keeps its place and
+//! its trailing comment, and the rest of the file is left byte for byte as it was.
+//!
+//! The text functions ([`upsert_integration`], [`remove_integration`], [`integration_tables`])
+//! are pure; [`ConfigFile`] reads, edits and replaces the file on disk under one lock:
+//!
+//! - atomically: a temporary file beside the real one, written, flushed (`fsync`), renamed over
+//!   it (rename(2) is atomic within a file system), then the directory flushed, so a crash
+//!   leaves either the old file or the new one, never half of one;
+//! - with mode `0600` from the moment the temporary file exists: the file holds storage
+//!   secrets, so no other user may read it, not even for an instant. A file that was `0644`
+//!   becomes `0600` on the first save;
+//! - through symbolic links: a Kubernetes Secret or ConfigMap volume, or a dotfiles checkout,
+//!   makes the configured path a link; the link's target is replaced and the link kept.
+
+use std::fmt;
+use std::fs::{File, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+use tokio::sync::Mutex;
+use toml_edit::visit::{self, Visit};
+use toml_edit::visit_mut::{self, VisitMut};
+use toml_edit::{Array, ArrayOfTables, Decor, DocumentMut, InlineTable, Item, Table, Value};
+
+/// The key of the `[[integration]]` array of tables.
+const INTEGRATION: &str = "integration";
+
+/// A JSON object: the keys of one `[[integration]]` table.
+pub type Fields = Map<String, Json>;
+
+/// Why an edit of the config text is refused; every message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    #[error("the config file is not valid TOML, so it cannot be edited: {0}")]
+    Parse(#[from] toml_edit::TomlError),
+    #[error(
+        "`integration` in the config file is not a list of [[integration]] tables; write each \
+         integration as its own [[integration]] table so it can be edited in place"
+    )]
+    NotTables,
+    #[error("no [[integration]] table is named \"{0}\" in the config file")]
+    NotFound(String),
+    #[error(
+        "the config file has several [[integration]] tables named \"{0}\"; keep one so it is \
+         clear which to change"
+    )]
+    Duplicate(String),
+    #[error("the body names \"{body}\" but the address names \"{name}\"; leave `name` out or make them equal")]
+    NameMismatch { name: String, body: String },
+    #[error("`{0}`: null is not a value: leave the key out")]
+    Null(String),
+    #[error("`{0}`: the number is too large for a TOML integer (at most 9223372036854775807)")]
+    OutOfRange(String),
+}
+
+/// In the TOML document `text`, makes the keys of the `[[integration]]` table named `name`
+/// exactly `fields` (a PUT: keys absent from `fields` are removed), or appends a new table.
+///
+/// `name` and `type` are the table's identity: `fields` may leave them out, and then the table
+/// keeps them; a `name` in `fields` must equal `name`. Unchanged values keep their exact text,
+/// changed ones keep their place and trailing comment, new keys go at the end of the table. A
+/// new table goes after the last `[[integration]]` (or at the end of the file), after a blank
+/// line, with `name` and `type` first. Returns the new text and whether the table was created.
+pub fn upsert_integration(text: &str, name: &str, fields: &Fields) -> Result<(String, bool), PersistError> {
+    check_name(name, fields)?;
+    let mut doc: DocumentMut = text.parse()?;
+    let created = match find_mut(&mut doc, name)? {
+        Some(table) => {
+            replace_keys(table, fields)?;
+            false
+        }
+        None => {
+            let table = new_table(name, fields, !text.trim().is_empty())?;
+            append_table(&mut doc, table)?;
+            true
+        }
+    };
+    Ok((doc.to_string(), created))
+}
+
+/// Removes the `[[integration]]` table named `name` with the comment block directly above it
+/// (the comment lines after the last blank line before its header); all else stays as written.
+pub fn remove_integration(text: &str, name: &str) -> Result<String, PersistError> {
+    let not_found = || PersistError::NotFound(name.to_owned());
+    let mut doc: DocumentMut = text.parse()?;
+    let tables = integrations_mut(&mut doc)?.ok_or_else(not_found)?;
+    let index = index_of(tables, name)?.ok_or_else(not_found)?;
+    let removed = tables.remove(index);
+    if tables.is_empty() {
+        doc.remove(INTEGRATION);
+    }
+    let (kept, _block) = split_prefix(prefix_of(removed.decor()));
+    if !kept.trim().is_empty() {
+        hand_over(&mut doc, removed.position(), kept);
+    }
+    Ok(doc.to_string())
+}
+
+/// Every `[[integration]]` table of `text` as written: strings exactly as written (`${VAR}`
+/// stays a reference), sub-tables as objects, dates as their text.
+pub fn integration_tables(text: &str) -> Result<Vec<Fields>, PersistError> {
+    let doc: DocumentMut = text.parse()?;
+    let Some(tables) = integrations(&doc)? else {
+        return Ok(Vec::new());
+    };
+    Ok(tables.iter().map(table_json).collect())
+}
+
+fn check_name(name: &str, fields: &Fields) -> Result<(), PersistError> {
+    match fields.get("name") {
+        Some(Json::String(body)) if body != name => Err(PersistError::NameMismatch {
+            name: name.to_owned(),
+            body: body.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn integrations(doc: &DocumentMut) -> Result<Option<&ArrayOfTables>, PersistError> {
+    match doc.get(INTEGRATION) {
+        None => Ok(None),
+        Some(Item::ArrayOfTables(tables)) => Ok(Some(tables)),
+        Some(_) => Err(PersistError::NotTables),
+    }
+}
+
+fn integrations_mut(doc: &mut DocumentMut) -> Result<Option<&mut ArrayOfTables>, PersistError> {
+    match doc.get_mut(INTEGRATION) {
+        None => Ok(None),
+        Some(Item::ArrayOfTables(tables)) => Ok(Some(tables)),
+        Some(_) => Err(PersistError::NotTables),
+    }
+}
+
+/// The index of the one table named `name`; several of that name is an error.
+fn index_of(tables: &ArrayOfTables, name: &str) -> Result<Option<usize>, PersistError> {
+    let named = |table: &Table| table.get("name").and_then(Item::as_str) == Some(name);
+    let mut hits = tables.iter().enumerate().filter(|(_, table)| named(table));
+    match (hits.next(), hits.next()) {
+        (_, Some(_)) => Err(PersistError::Duplicate(name.to_owned())),
+        (hit, None) => Ok(hit.map(|(index, _)| index)),
+    }
+}
+
+fn find_mut<'d>(doc: &'d mut DocumentMut, name: &str) -> Result<Option<&'d mut Table>, PersistError> {
+    let Some(tables) = integrations_mut(doc)? else {
+        return Ok(None);
+    };
+    let index = index_of(tables, name)?;
+    Ok(index.and_then(|index| tables.get_mut(index)))
+}
+
+/// Keys that identify the table: kept when `fields` leaves them out.
+fn is_identity(key: &str) -> bool {
+    key == "name" || key == "type"
+}
+
+fn replace_keys(table: &mut Table, fields: &Fields) -> Result<(), PersistError> {
+    let gone: Vec<String> = table
+        .iter()
+        .map(|(key, _)| key.to_owned())
+        .filter(|key| !fields.contains_key(key) && !is_identity(key))
+        .collect();
+    for key in gone {
+        table.remove(&key);
+    }
+    for (key, json) in fields {
+        let value = to_toml(key, json)?;
+        match table.get_mut(key) {
+            Some(item) => set_value(item, value),
+            None => {
+                table.insert(key, Item::Value(value));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `item` by `value` unless they are equal; a replaced value keeps the old one's decor
+/// (the space after `=` and the trailing comment).
+fn set_value(item: &mut Item, mut value: Value) {
+    if let Item::Value(old) = item {
+        if same(old, &value) {
+            return;
+        }
+        *value.decor_mut() = old.decor().clone();
+    }
+    *item = Item::Value(value);
+}
+
+/// Equal as data, whatever the spelling (`'x'` and `"x"`, `0x10` and `16`).
+fn same(old: &Value, new: &Value) -> bool {
+    match (old, new) {
+        (Value::String(a), Value::String(b)) => a.value() == b.value(),
+        (Value::Integer(a), Value::Integer(b)) => a.value() == b.value(),
+        (Value::Float(a), Value::Float(b)) => a.value() == b.value(),
+        (Value::Boolean(a), Value::Boolean(b)) => a.value() == b.value(),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| same(x, y))
+        }
+        (Value::InlineTable(a), Value::InlineTable(b)) => {
+            a.len() == b.len() && a.iter().all(|(key, x)| b.get(key).is_some_and(|y| same(x, y)))
+        }
+        _ => false,
+    }
+}
+
+/// A new table: `name`, then `type`, then the other keys.
+fn new_table(name: &str, fields: &Fields, blank_line_before: bool) -> Result<Table, PersistError> {
+    let mut table = Table::new();
+    table.insert("name", toml_edit::value(name));
+    let identity = fields.get("type").map(|json| ("type", json));
+    let rest = fields.iter().filter(|(key, _)| !is_identity(key));
+    for (key, json) in identity.into_iter().chain(rest.map(|(k, v)| (k.as_str(), v))) {
+        table.insert(key, Item::Value(to_toml(key, json)?));
+    }
+    table.decor_mut().set_prefix(if blank_line_before { "\n" } else { "" });
+    Ok(table)
+}
+
+/// Appends after the last `[[integration]]` table, or at the end of the file when none exists.
+fn append_table(doc: &mut DocumentMut, mut table: Table) -> Result<(), PersistError> {
+    if let Some(tables) = integrations_mut(doc)? {
+        // A table without a position is written right after the table before it in the
+        // array, i.e. after the last `[[integration]]`, whatever follows in the file.
+        tables.push(table);
+        return Ok(());
+    }
+    let mut last = LastPosition(0);
+    last.visit_document(doc);
+    table.set_position(Some(last.0 + 1));
+    let mut tables = ArrayOfTables::new();
+    tables.push(table);
+    doc.insert(INTEGRATION, Item::ArrayOfTables(tables));
+    Ok(())
+}
+
+/// JSON to TOML: strings, integers, booleans, floats, arrays, objects (inline tables).
+/// `key` names the value in errors (`buckets[1]`, `tags.team`).
+fn to_toml(key: &str, json: &Json) -> Result<Value, PersistError> {
+    Ok(match json {
+        Json::Null => return Err(PersistError::Null(key.to_owned())),
+        Json::Bool(b) => Value::from(*b),
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::from(i),
+            (None, Some(_)) if n.is_u64() => return Err(PersistError::OutOfRange(key.to_owned())),
+            (None, Some(f)) => Value::from(f),
+            (None, None) => return Err(PersistError::OutOfRange(key.to_owned())),
+        },
+        Json::Array(items) => {
+            let mut array = Array::new();
+            for (i, item) in items.iter().enumerate() {
+                array.push(to_toml(&format!("{key}[{i}]"), item)?);
+            }
+            Value::Array(array)
+        }
+        Json::Object(map) => {
+            let mut table = InlineTable::new();
+            for (k, v) in map {
+                table.insert(k, to_toml(&format!("{key}.{k}"), v)?);
+            }
+            table.fmt();
+            Value::InlineTable(table)
+        }
+    })
+}
+
+fn table_json(table: &Table) -> Fields {
+    table.iter().map(|(key, item)| (key.to_owned(), item_json(item))).collect()
+}
+
+fn item_json(item: &Item) -> Json {
+    match item {
+        Item::None => Json::Null,
+        Item::Value(value) => value_json(value),
+        Item::Table(table) => Json::Object(table_json(table)),
+        Item::ArrayOfTables(tables) => Json::Array(tables.iter().map(|t| Json::Object(table_json(t))).collect()),
+    }
+}
+
+fn value_json(value: &Value) -> Json {
+    match value {
+        Value::String(s) => Json::String(s.value().clone()),
+        Value::Integer(i) => Json::from(*i.value()),
+        Value::Float(f) => serde_json::Number::from_f64(*f.value())
+            .map_or_else(|| Json::String(f.value().to_string()), Json::Number),
+        Value::Boolean(b) => Json::Bool(*b.value()),
+        Value::Datetime(d) => Json::String(d.value().to_string()),
+        Value::Array(array) => Json::Array(array.iter().map(value_json).collect()),
+        Value::InlineTable(table) => {
+            Json::Object(table.iter().map(|(k, v)| (k.to_owned(), value_json(v))).collect())
+        }
+    }
+}
+
+fn prefix_of(decor: &Decor) -> &str {
+    decor.prefix().and_then(|raw| raw.as_str()).unwrap_or("")
+}
+
+/// Splits the text above a table header into what stays (up to and including the last blank
+/// line) and the comment block directly above the header.
+fn split_prefix(prefix: &str) -> (&str, &str) {
+    let mut cut = 0;
+    let mut start = 0;
+    for line in prefix.split_inclusive('\n') {
+        start += line.len();
+        if line.ends_with('\n') && line.trim().is_empty() {
+            cut = start;
+        }
+    }
+    prefix.split_at(cut)
+}
+
+/// `kept` (text that stood above a removed table) goes in front of whatever the file shows
+/// next: the next table's header, or the end of the file.
+fn hand_over(doc: &mut DocumentMut, after: Option<isize>, kept: &str) {
+    let mut next = NextTable { after: after.unwrap_or(isize::MAX), found: None };
+    next.visit_document(doc);
+    if let Some(at) = next.found {
+        Prepend { at, text: kept, done: false }.visit_document_mut(doc);
+        return;
+    }
+    let trailing = doc.trailing().as_str().unwrap_or("").to_owned();
+    let merged = join_blocks(kept, &trailing);
+    doc.set_trailing(format!("{}\n", merged.trim_end()));
+}
+
+/// `kept` then `next` without `next`'s leading blank lines (`kept` already ends with one).
+fn join_blocks(kept: &str, next: &str) -> String {
+    let mut rest = next;
+    while let Some(end) = rest.find('\n')
+        && rest[..end].trim().is_empty()
+    {
+        rest = &rest[end + 1..];
+    }
+    format!("{kept}{rest}")
+}
+
+/// A table written with a header of its own (not implied by a sub-table, not dotted keys).
+fn has_header(table: &Table) -> bool {
+    !table.is_implicit() && !table.is_dotted()
+}
+
+struct LastPosition(isize);
+
+impl<'d> Visit<'d> for LastPosition {
+    fn visit_table(&mut self, table: &'d Table) {
+        self.0 = self.0.max(table.position().unwrap_or(0));
+        visit::visit_table(self, table);
+    }
+}
+
+struct NextTable {
+    after: isize,
+    found: Option<isize>,
+}
+
+impl<'d> Visit<'d> for NextTable {
+    fn visit_table(&mut self, table: &'d Table) {
+        if let Some(at) = table.position()
+            && has_header(table)
+            && at > self.after
+            && self.found.is_none_or(|found| at < found)
+        {
+            self.found = Some(at);
+        }
+        visit::visit_table(self, table);
+    }
+}
+
+struct Prepend<'a> {
+    at: isize,
+    text: &'a str,
+    done: bool,
+}
+
+impl VisitMut for Prepend<'_> {
+    fn visit_table_mut(&mut self, table: &mut Table) {
+        if !self.done && has_header(table) && table.position() == Some(self.at) {
+            let merged = join_blocks(self.text, prefix_of(table.decor()));
+            table.decor_mut().set_prefix(merged);
+            self.done = true;
+        }
+        visit_mut::visit_table_mut(self, table);
+    }
+}
+
+/// The config file on disk; one [`ConfigFile::update`] at a time.
+#[derive(Debug)]
+pub struct ConfigFile {
+    path: PathBuf,
+    lock: Arc<Mutex<()>>,
+}
+
+/// Why [`ConfigFile::update`] failed: the file, or the edit.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Edit(E),
+}
+
+impl ConfigFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), lock: Arc::new(Mutex::new(())) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's current text (a save replaces the file whole, so this never sees half of one).
+    pub async fn read(&self) -> Result<String, FileError> {
+        tokio::fs::read_to_string(&self.path)
+            .await
+            .map_err(|io| FileError::new(&self.path, &self.path, Step::Read, io))
+    }
+
+    /// Under one lock: reads the file, applies `edit` to its text, writes the result
+    /// atomically (see the module doc) and returns `edit`'s answer. An edit that returns the
+    /// text unchanged writes nothing. Once the write has started it finishes, and keeps the
+    /// lock, even if the caller stops waiting, so no later update can read the old text.
+    pub async fn update<T, E>(
+        &self,
+        edit: impl FnOnce(&str) -> Result<(String, T), E>,
+    ) -> Result<T, UpdateError<E>> {
+        let guard = Arc::clone(&self.lock).lock_owned().await;
+        let old = self.read().await?;
+        let (new, answer) = edit(&old).map_err(UpdateError::Edit)?;
+        if new != old {
+            let path = self.path.clone();
+            let write = tokio::task::spawn_blocking(move || {
+                let _held = guard;
+                write_atomic(&path, &new)
+            });
+            let joined = write.await.map_err(|e| FileError::new(&self.path, &self.path, Step::Write, io::Error::other(e)));
+            joined??;
+        }
+        Ok(answer)
+    }
+}
+
+/// Replaces the file at `path` (or, for a symbolic link, its target) with `text`: temporary
+/// file beside it with mode 0600 from creation, write, fsync, rename over, fsync the directory.
+/// On failure the temporary file is removed and the original is untouched.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), FileError> {
+    let target = std::fs::canonicalize(path).map_err(|io| FileError::new(path, path, Step::Resolve, io))?;
+    let written = target.as_path();
+    let fail = |step| move |io| FileError::new(path, written, step, io);
+    let dir = target.parent().ok_or_else(|| fail(Step::Resolve)(io::Error::other("no parent directory")))?;
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(fail(Step::Create))?;
+    temp.write_all(text.as_bytes()).map_err(fail(Step::Write))?;
+    temp.as_file().sync_all().map_err(fail(Step::Sync))?;
+    temp.persist(&target).map_err(|e| fail(Step::Rename)(e.error))?;
+    // The new file is in place; a failed directory flush only weakens durability after a
+    // crash, so it is logged rather than reported as "not saved" (which would be untrue).
+    if let Err(e) = File::open(dir).and_then(|dir| dir.sync_all()) {
+        tracing::warn!(path = %dir.display(), error = %e, "could not flush the config file's directory");
+    }
+    Ok(())
+}
+
+/// The step of reading or saving the config file that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Read,
+    Resolve,
+    Create,
+    Write,
+    Sync,
+    Rename,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Read => "reading it",
+            Step::Resolve => "resolving its path",
+            Step::Create => "creating a temporary file beside it",
+            Step::Write => "writing the temporary file",
+            Step::Sync => "flushing the temporary file to disk",
+            Step::Rename => "renaming the temporary file over it",
+        })
+    }
+}
+
+/// Reading or saving the config file failed; the message names the file, the step and the
+/// operating system's reason, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct FileError {
+    pub path: PathBuf,
+    /// The file actually written: `path`, or the target of the link at `path`.
+    pub target: PathBuf,
+    pub step: Step,
+    pub io: io::Error,
+}
+
+impl FileError {
+    fn new(path: &Path, target: &Path, step: Step, io: io::Error) -> Self {
+        Self { path: path.to_owned(), target: target.to_owned(), step, io }
+    }
+
+    fn describe(&self) -> String {
+        let file = match self.target == self.path {
+            true => self.path.display().to_string(),
+            false => format!("{} (a link to {})", self.path.display(), self.target.display()),
+        };
+        let (step, io) = (self.step, &self.io);
+        match io.kind() {
+            io::ErrorKind::ReadOnlyFilesystem => format!(
+                "the config file {file} is on a read-only file system: integrations changed through \
+                 the API cannot be saved; mount it writable (a Kubernetes ConfigMap or Secret volume \
+                 is always read-only: copy the file to a writable volume, e.g. with an init \
+                 container), or change integrations in the file's source instead"
+            ),
+            _ if step == Step::Read || step == Step::Resolve => {
+                format!("cannot read the config file {file} while {step}: {io}")
+            }
+            io::ErrorKind::PermissionDenied => format!(
+                "cannot save the config file {file}: {step} was refused ({io}); the file and its \
+                 directory must be writable by the user mediagate runs as (a save writes a new \
+                 file beside it and renames it over the old one)"
+            ),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => format!(
+                "cannot save the config file {file}: the disk is full ({io}) while {step}; free \
+                 some space and retry"
+            ),
+            _ => format!("cannot save the config file {file}: {step} failed: {io}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
