@@ -49,7 +49,7 @@ pub async fn serve(path: &Path) -> ExitCode {
         }
     };
     tracing::info!(integrations = registry.all().len(), config = %path.display(), "mediagate started");
-    let proxy = Proxy::new(Arc::new(registry))
+    let proxy = Proxy::new(Arc::new(arc_swap::ArcSwap::from_pointee(registry)))
         .with_auth(Auth::from_config(&config.auth))
         .with_cors(Cors::from_config(&config.cors))
         .with_cache(config.cache.enabled.then(|| crate::cache::Cache::new(&config.cache)));

@@ -55,6 +55,12 @@ pub enum Kind {
     UriTooLong,
     /// 431: the request head is larger than mediagate reads. Beyond the contract.
     HeadersTooLarge,
+    /// 401: no admin token, or a wrong one (CONTRACT.md section 6).
+    Unauthorized,
+    /// 400: an integration body with a value of the wrong kind; nothing was saved.
+    BadConfig,
+    /// 409: an integration's scope overlaps another's; nothing was saved.
+    Conflict,
 }
 
 impl Kind {
@@ -73,6 +79,9 @@ impl Kind {
             Kind::BadRequest => StatusCode::BAD_REQUEST,
             Kind::UriTooLong => StatusCode::URI_TOO_LONG,
             Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::BadConfig => StatusCode::BAD_REQUEST,
+            Kind::Conflict => StatusCode::CONFLICT,
         }
     }
 
@@ -94,6 +103,9 @@ impl Kind {
             Kind::BadRequest => "bad_request",
             Kind::UriTooLong => "uri_too_long",
             Kind::HeadersTooLarge => "headers_too_large",
+            Kind::Unauthorized => "unauthorized",
+            Kind::BadConfig => "bad_config",
+            Kind::Conflict => "conflict",
         }
     }
 
@@ -117,7 +129,10 @@ impl Kind {
             | Kind::RangeNotSatisfiable { .. }
             | Kind::BadRequest
             | Kind::UriTooLong
-            | Kind::HeadersTooLarge => Origin::Client,
+            | Kind::HeadersTooLarge
+            | Kind::Unauthorized
+            | Kind::BadConfig
+            | Kind::Conflict => Origin::Client,
             Kind::UpstreamDenied | Kind::UpstreamError | Kind::UpstreamTimeout => Origin::Upstream,
             Kind::Overloaded | Kind::Internal => Origin::Internal,
         }
@@ -133,15 +148,23 @@ pub struct Error {
     pub message: String,
     #[source]
     pub cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// For `bad_config` and `conflict`: one `{"key", "message"}` per problem.
+    pub problems: Vec<(String, String)>,
 }
 
 impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), cause: None }
+        Error { kind, message: message.into(), cause: None, problems: Vec::new() }
     }
 
     pub fn with_cause(mut self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         self.cause = Some(cause.into());
+        self
+    }
+
+    /// Adds the `problems` list of an admin API answer (CONTRACT.md section 6).
+    pub fn with_problems(mut self, problems: Vec<(String, String)>) -> Self {
+        self.problems = problems;
         self
     }
 
@@ -186,9 +209,14 @@ impl Error {
     /// `head_only` leaves the body out (a `HEAD` answer) but keeps
     /// `Content-Length`, as RFC 9110 section 9.3.2 asks.
     pub fn into_response(&self, head_only: bool) -> Response<Body> {
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "error": { "code": self.kind.code(), "message": self.message }
         });
+        if !self.problems.is_empty() {
+            let problems: Vec<_> =
+                self.problems.iter().map(|(key, message)| serde_json::json!({"key": key, "message": message})).collect();
+            json["problems"] = serde_json::Value::from(problems);
+        }
         let mut text = json.to_string();
         text.push('\n');
         let len = text.len();
@@ -211,6 +239,9 @@ impl Error {
             }
             Kind::Overloaded => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Kind::Unauthorized => {
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"mediagate admin\""));
             }
             _ => {}
         }

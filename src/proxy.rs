@@ -30,7 +30,8 @@ use crate::http::conditional::{self, Conditions, Verdict};
 use crate::http::cors::Cors;
 use crate::http::multipart;
 use crate::http::range::{self, RangeRequest, RangeSpec};
-use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse, Part, Registry};
+use crate::integration::registry::SharedRegistry;
+use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse, Part};
 use crate::locator::Locator;
 use crate::logging::{LoggedBody, RequestLog};
 
@@ -41,7 +42,7 @@ const CACHE_BYPASS: &str = "mediagate; fwd=bypass";
 /// Everything it needs is passed in: no global state.
 #[derive(Clone)]
 pub struct Proxy {
-    registry: Arc<Registry>,
+    registry: SharedRegistry,
     auth: Arc<Auth>,
     cors: Arc<Cors>,
     cache: Option<Cache>,
@@ -49,7 +50,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// A proxy over `registry` with no client authentication and no CORS.
-    pub fn new(registry: Arc<Registry>) -> Self {
+    pub fn new(registry: SharedRegistry) -> Self {
         Proxy { registry, auth: Arc::new(Auth::none()), cors: Arc::new(Cors::disabled()), cache: None }
     }
 
@@ -100,7 +101,7 @@ impl Proxy {
         let path = parts.uri.path();
         match (&parts.method, path) {
             (&Method::GET | &Method::HEAD, "/healthz") => Ok(text(StatusCode::OK, "ok\n")),
-            (&Method::GET | &Method::HEAD, "/") => Ok(crate::demo::page(&self.registry, &self.auth)),
+            (&Method::GET | &Method::HEAD, "/") => Ok(crate::demo::page(&self.registry.load(), &self.auth)),
             (&Method::OPTIONS, _) if let Some(resp) = self.cors.preflight(parts) => Ok(resp),
             (&Method::OPTIONS, _) => {
                 let mut resp = text(StatusCode::NO_CONTENT, "");
@@ -122,7 +123,9 @@ impl Proxy {
         };
         log.locator = loc.to_string();
         self.auth.verify(&loc, parts.uri.query(), std::time::SystemTime::now())?;
-        let integration = self.registry.resolve(&loc)?.clone();
+        // One registry for the whole request: a change through the admin API
+        // applies to the next request, never halfway through this one.
+        let integration = self.registry.load().resolve(&loc)?.clone();
         log.integration = Some(integration.name.clone());
         let t = Target { integration, loc, cache: self.cache.clone() };
 

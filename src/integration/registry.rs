@@ -26,6 +26,10 @@ use crate::integration::{Backend, Integration};
 use crate::locator::{Locator, Scheme};
 use crate::schema::ConfigErrors;
 
+/// The registry every request reads and the admin API replaces as a whole
+/// (an atomic swap: requests in flight keep the registry they started with).
+pub type SharedRegistry = Arc<arc_swap::ArcSwap<Registry>>;
+
 /// An integration of the registry: ready to serve, or saved unfinished.
 enum Entry {
     Ready(Arc<Integration>),
