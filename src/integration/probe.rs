@@ -246,7 +246,9 @@ pub fn describe(ctx: &Context<'_>, problem: &Problem) -> (String, String) {
         Problem::Timeout { host, limit, after } => {
             let (code, why) = match limit {
                 Limit::Test => ("timeout", format!("did not answer the connection test within {after:?}")),
-                Limit::Connect => ("timeout", format!("did not accept a connection within connect_timeout ({after:?})")),
+                Limit::Connect => {
+                    ("timeout", format!("did not accept a connection within connect_timeout ({after:?})"))
+                }
                 Limit::FirstByte => ("timeout", format!("did not answer within first_byte_timeout ({after:?})")),
             };
             let advice = if matches!(ctx.storage, Storage::Local { .. }) {
@@ -321,7 +323,9 @@ fn unreachable(ctx: &Context<'_>, host: &str, failure: &Failure) -> (String, Str
         Failure::Resolve(_) => ("dns", "check the host name for a typo, and this machine's DNS".to_owned()),
         Failure::Refused => (
             "connect",
-            format!("is the storage running at {host}, and is the port right (the storage's API port, not its console)?"),
+            format!(
+                "is the storage running at {host}, and is the port right (the storage's API port, not its console)?"
+            ),
         ),
         Failure::Reset if !tls => {
             ("connect", format!("if that port expects TLS (HTTPS), {tls_on}; otherwise check the port"))
@@ -353,7 +357,9 @@ fn refused(ctx: &Context<'_>, who: &str, target: &Target, r: &Refusal) -> (Strin
         Storage::S3 { endpoint, region, access_key_id, .. } => {
             s3_sentence(who, target, r, &said, endpoint, region, access_key_id)
         }
-        Storage::Azure { endpoint, account, auth, .. } => azure_sentence(who, target, r, &said, endpoint, account, auth),
+        Storage::Azure { endpoint, account, auth, .. } => {
+            azure_sentence(who, target, r, &said, endpoint, account, auth)
+        }
         Storage::Local { .. } => None,
     };
     let message = message.unwrap_or_else(|| generic_sentence(who, target, r, &said));
@@ -481,9 +487,9 @@ fn azure_sentence(
             "{who}: storage account {account} refused the identity ({said}): check the account's network rules \
              (firewall, private endpoint) for this machine, and the identity's role on {scope}"
         ),
-        (Some("AuthorizationResourceTypeMismatch"), _) => format!(
-            "{who}: the SAS token does not cover {scope}: it must be {covering}, not a SAS for a single blob"
-        ),
+        (Some("AuthorizationResourceTypeMismatch"), _) => {
+            format!("{who}: the SAS token does not cover {scope}: it must be {covering}, not a SAS for a single blob")
+        }
         (Some("AuthorizationServiceMismatch"), _) => {
             format!("{who}: the SAS token is not for the blob service: an account SAS needs the blob service (ss=b)")
         }
@@ -534,7 +540,12 @@ mod tests {
     fn s3() -> Context<'static> {
         Context {
             integration: "media",
-            storage: Storage::S3 { endpoint: "s3.example:9000", tls: true, region: "us-east-1", access_key_id: "AKID1" },
+            storage: Storage::S3 {
+                endpoint: "s3.example:9000",
+                tls: true,
+                region: "us-east-1",
+                access_key_id: "AKID1",
+            },
         }
     }
 
@@ -752,7 +763,11 @@ mod tests {
             ),
             (
                 s3(),
-                Problem::Timeout { host: "s3.example:9000".to_owned(), limit: Limit::Test, after: Duration::from_secs(3) },
+                Problem::Timeout {
+                    host: "s3.example:9000".to_owned(),
+                    limit: Limit::Test,
+                    after: Duration::from_secs(3),
+                },
                 "timeout",
                 &["s3.example:9000 did not answer the connection test within 3s", "firewall"],
             ),

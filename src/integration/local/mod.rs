@@ -90,7 +90,9 @@ impl LocalBackend {
         }
         Ok(match self.buckets.len() {
             0 => format!("listed root directory {}", self.root.display()),
-            1 => format!("listed root directory {} and the directory of bucket {}", self.root.display(), self.buckets[0]),
+            1 => {
+                format!("listed root directory {} and the directory of bucket {}", self.root.display(), self.buckets[0])
+            }
             _ => format!(
                 "listed root directory {} and the directories of buckets {}",
                 self.root.display(),
