@@ -9,6 +9,8 @@
 //! Every test seeds its own container (SharedKey-signed with the crate's own
 //! `shared_key_authorization`), so tests run in parallel against one Azurite.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,14 +28,13 @@ use mediagate::config::{AzureConfig, AzureCredential, AzureStorageUrl, UpstreamC
 use mediagate::error::Kind;
 use mediagate::http::conditional::Conditions;
 use mediagate::http::range::{ByteSpan, RangeSpec};
-use mediagate::integration::azure::{AzureBackend, credential, shared_key_authorization};
+use mediagate::integration::azure::{AzureBackend, shared_key_authorization};
 use mediagate::integration::probe;
 use mediagate::integration::{ObjectRequest, ObjectResponse, Part};
 use mediagate::locator::encode_key;
 use mediagate::secret::Secret;
 
 const INTEGRATION: &str = "azurite-test";
-const SAS_VERSION: &str = "2020-12-06";
 
 /// The account under test, from the environment.
 #[derive(Clone)]
@@ -197,55 +198,10 @@ impl Account {
         container
     }
 
-    /// A service SAS for a container (`sr=c`), signed for version 2020-12-06
-    /// (<https://learn.microsoft.com/rest/api/storageservices/create-service-sas>).
+    /// A service SAS for a container (`sr=c`), valid for an hour.
     fn container_sas(&self, container: &str, permissions: &str) -> String {
-        let expiry = iso8601(SystemTime::now() + Duration::from_secs(3600));
-        let string_to_sign = sas_string_to_sign(permissions, &expiry, &self.account, container);
-        let sig = credential::sign(&self.key, &string_to_sign);
-        format!("sv={SAS_VERSION}&sr=c&sp={permissions}&se={}&sig={}", encode_key(&expiry), encode_key(&sig))
+        common::container_sas(&self.account, &self.key, container, permissions)
     }
-}
-
-/// The 16 lines of a 2020-12-06 service SAS string-to-sign, only
-/// permissions, expiry, resource, version and resource type set.
-fn sas_string_to_sign(permissions: &str, expiry: &str, account: &str, container: &str) -> String {
-    [
-        permissions,
-        "",
-        expiry,
-        &format!("/blob/{account}/{container}"),
-        "",
-        "",
-        "",
-        SAS_VERSION,
-        "c",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-    ]
-    .join("\n")
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` (UTC), from the days-to-civil algorithm of
-/// <https://howardhinnant.github.io/date_algorithms.html>.
-fn iso8601(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// The backend's connection test, worded: its code and sentence.
@@ -284,12 +240,6 @@ const NONE: &Conditions = &Conditions {
     if_unmodified_since: None,
     if_range: None,
 };
-
-#[test]
-fn the_iso8601_helper_formats_utc_seconds() {
-    assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-    assert_eq!(iso8601(UNIX_EPOCH + Duration::from_secs(1_709_210_096)), "2024-02-29T12:34:56Z");
-}
 
 #[tokio::test]
 async fn a_whole_blob_is_read_with_its_bytes_and_metadata() {
