@@ -1,5 +1,7 @@
 //! Storage integrations: which one serves a locator ([`Registry`]), and the
-//! one operation every backend offers, reading an object ([`Integration::fetch`]).
+//! two operations every backend offers, reading an object
+//! ([`Integration::fetch`]) and the connection test
+//! ([`Integration::test_connection`], worded in [`probe`]).
 //!
 //! One folder per provider. Remote backends (S3, Azure) share the upstream
 //! HTTP client of [`upstream`]; each signs its own requests.
@@ -7,6 +9,7 @@
 pub mod azure;
 pub mod config;
 pub mod local;
+pub mod probe;
 pub mod registry;
 pub mod retry;
 pub mod s3;
@@ -14,7 +17,7 @@ pub mod scope;
 pub mod transport;
 pub mod upstream;
 
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderValue;
 
@@ -23,6 +26,7 @@ use crate::http::body::Body;
 use crate::http::conditional::Conditions;
 use crate::http::range::{ByteSpan, RangeSpec};
 
+pub use probe::ConnectionTest;
 pub use registry::Registry;
 
 /// A read of one object, as the proxy asks a backend for it.
@@ -125,14 +129,43 @@ impl Integration {
         }
     }
 
-    /// A connection test: lists at most one object in the integration's
-    /// scope. `Ok` carries a short description of what was checked.
-    pub async fn test_connection(&self) -> Result<String> {
-        match &self.backend {
-            Backend::S3(b) => b.test_connection().await,
-            Backend::Azure(b) => b.test_connection().await,
-            Backend::Local(b) => b.test_connection().await,
-        }
+    /// The connection test (CONTRACT.md section 6): lists at most one object
+    /// in each bucket of the scope (S3 ListObjectsV2, Azure List Blobs), or
+    /// the buckets or containers of a default integration, or, for a local
+    /// integration, the root and each bucket's directory. The first failure
+    /// ends it; all of it stays within `timeout`. Requests are retried no
+    /// more than the upstream client's policy allows. The result names the
+    /// storage's own code and says what to do (docs/CONNECTION-TEST.md);
+    /// it never holds a secret.
+    pub async fn test_connection(&self, timeout: Duration) -> ConnectionTest {
+        let at = SystemTime::now();
+        let started = Instant::now();
+        let ctx = match &self.backend {
+            Backend::S3(b) => b.probe_context(),
+            Backend::Azure(b) => b.probe_context(),
+            Backend::Local(b) => b.probe_context(),
+        };
+        let run = async {
+            match &self.backend {
+                Backend::S3(b) => b.test_connection().await,
+                Backend::Azure(b) => b.test_connection().await,
+                Backend::Local(b) => b.test_connection().await,
+            }
+        };
+        let outcome = match tokio::time::timeout(timeout, run).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                Err(probe::Problem::Timeout { host: ctx.storage.location(), limit: probe::Limit::Test, after: timeout })
+            }
+        };
+        let test = ConnectionTest::new(&ctx, outcome, at, started.elapsed());
+        tracing::debug!(
+            integration = %self.name,
+            code = %test.code,
+            duration_ms = test.duration.as_millis() as u64,
+            "connection test"
+        );
+        test
     }
 
     pub fn kind_name(&self) -> &'static str {

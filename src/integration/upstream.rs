@@ -76,6 +76,7 @@ impl Default for UpstreamConfig {
 #[derive(Clone)]
 pub struct UpstreamClient {
     client: Client<Connector, Empty<Bytes>>,
+    connect_timeout: Duration,
     first_byte_timeout: Duration,
     read_timeout: Duration,
     retry: RetryPolicy,
@@ -106,6 +107,7 @@ impl UpstreamClient {
             .build(https);
         Ok(UpstreamClient {
             client,
+            connect_timeout: cfg.connect_timeout,
             first_byte_timeout: cfg.first_byte_timeout,
             read_timeout: cfg.read_timeout,
             retry: RetryPolicy::for_first_byte_timeout(cfg.first_byte_timeout),
@@ -117,6 +119,11 @@ impl UpstreamClient {
         &self.integration
     }
 
+    /// `[upstream] connect_timeout` (TCP and TLS), to name in messages.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
     /// Sends a request and waits for the response head, within the connect
     /// and first-byte timeouts. A `GET` or `HEAD` that gets a "try again"
     /// answer (a 5xx or 429, a refused or reset connection) is sent again
@@ -124,20 +131,20 @@ impl UpstreamClient {
     /// this point, and the whole exchange, retries included, stays within
     /// `first_byte_timeout`. The last answer is returned as it came.
     pub async fn send(&self, req: Request<Empty<Bytes>>) -> Result<Response<Incoming>> {
+        self.try_send(req).await.map_err(|e| e.into_error(&self.integration))
+    }
+
+    /// [`UpstreamClient::send`], with the reason there was no answer kept
+    /// as data (for the connection test, which words it for a person).
+    pub async fn try_send(&self, req: Request<Empty<Bytes>>) -> Result<Response<Incoming>, NoAnswer> {
         let host = req.uri().authority().map(|a| a.to_string()).unwrap_or_default();
         match tokio::time::timeout(self.first_byte_timeout, self.send_with_retries(req, &host)).await {
             Ok(result) => result,
-            Err(_) => Err(Error::new(
-                Kind::UpstreamTimeout,
-                format!(
-                    "the storage of integration \"{}\" ({host}) did not answer within {:?}",
-                    self.integration, self.first_byte_timeout
-                ),
-            )),
+            Err(_) => Err(NoAnswer::Timeout { host, after: self.first_byte_timeout }),
         }
     }
 
-    async fn send_with_retries(&self, req: Request<Empty<Bytes>>, host: &str) -> Result<Response<Incoming>> {
+    async fn send_with_retries(&self, req: Request<Empty<Bytes>>, host: &str) -> Result<Response<Incoming>, NoAnswer> {
         let idempotent = matches!(*req.method(), Method::GET | Method::HEAD);
         let (parts, _) = req.into_parts();
         let mut waited = Duration::ZERO;
@@ -160,7 +167,7 @@ impl UpstreamClient {
                 Ok(resp) => return Ok(resp),
                 Err(e) => match transport::classify(&e) {
                     failure if failure.is_retryable() => (TryAgain::Transport(failure, e), None),
-                    failure => return Err(self.transport_error(host, failure, e)),
+                    failure => return Err(NoAnswer::transport(host, failure, e)),
                 },
             };
             let wait =
@@ -168,17 +175,15 @@ impl UpstreamClient {
             let Some(wait) = wait else {
                 return match failed {
                     TryAgain::Answer(resp) => Ok(resp),
-                    TryAgain::Transport(failure, e) => Err(self.transport_error(host, failure, e)),
+                    TryAgain::Transport(failure, e) => Err(NoAnswer::transport(host, failure, e)),
                 };
             };
             let what = match failed {
                 TryAgain::Answer(resp) => {
-                    let status = resp.status().as_u16();
-                    let header_code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok());
-                    let header_code = header_code.map(str::to_owned);
                     // Reading the short error body lets the connection go back to the pool.
-                    let text = read_error_body(resp.into_body()).await;
-                    match xml_element(&text, "Code").or(header_code) {
+                    let refusal = Refusal::read(resp).await;
+                    let status = refusal.status.as_u16();
+                    match refusal.code {
                         Some(code) => format!("{status} {code}"),
                         None => status.to_string(),
                     }
@@ -197,10 +202,6 @@ impl UpstreamClient {
             tokio::time::sleep(wait).await;
             waited += wait;
         }
-    }
-
-    fn transport_error(&self, host: &str, failure: transport::Failure, e: hyper_util::client::legacy::Error) -> Error {
-        Error::new(failure.kind(), failure.message(&self.integration, host)).with_cause(e)
     }
 
     /// Wraps a response body so a stall longer than the read timeout fails it.
@@ -229,17 +230,81 @@ impl UpstreamClient {
     /// Maps a storage error answer to a mediagate error, naming the
     /// integration and the storage's own error code.
     pub async fn error_from_response(&self, resp: Response<Incoming>, what: &str) -> Error {
-        let status = resp.status();
-        let header_code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let unsatisfied_len = resp
             .headers()
             .get(header::CONTENT_RANGE)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_unsatisfied_content_range);
+        let refusal = Refusal::read(resp).await;
+        storage_error(
+            &self.integration,
+            refusal.status,
+            refusal.code.as_deref(),
+            refusal.message.as_deref(),
+            what,
+            unsatisfied_len,
+        )
+    }
+}
+
+/// Why a request got no answer from the storage.
+#[derive(Debug)]
+pub enum NoAnswer {
+    /// DNS, TCP or TLS failed (after the retries [`RetryPolicy`] allows).
+    Transport {
+        failure: transport::Failure,
+        /// `host` or `host:port`.
+        host: String,
+        cause: hyper_util::client::legacy::Error,
+    },
+    /// No response head within `first_byte_timeout`.
+    Timeout { host: String, after: Duration },
+}
+
+impl NoAnswer {
+    fn transport(host: &str, failure: transport::Failure, cause: hyper_util::client::legacy::Error) -> NoAnswer {
+        NoAnswer::Transport { failure, host: host.to_owned(), cause }
+    }
+
+    /// The media path's error: 502 `upstream_error` or 504 `upstream_timeout`.
+    pub fn into_error(self, integration: &str) -> Error {
+        match self {
+            NoAnswer::Transport { failure, host, cause } => {
+                Error::new(failure.kind(), failure.message(integration, &host)).with_cause(cause)
+            }
+            NoAnswer::Timeout { host, after } => Error::new(
+                Kind::UpstreamTimeout,
+                format!("the storage of integration \"{integration}\" ({host}) did not answer within {after:?}"),
+            ),
+        }
+    }
+}
+
+/// What a storage said when it answered with an error: the status, its own
+/// error code (the XML `<Code>`, else Azure's `x-ms-error-code` header), its
+/// message, and the region it names (S3's `x-amz-bucket-region` header or
+/// `<Region>` element), read from at most 16 KiB of the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub region: Option<String>,
+}
+
+impl Refusal {
+    /// Reads the answer (its body too, so the connection can go back to the pool).
+    pub async fn read(resp: Response<Incoming>) -> Refusal {
+        let status = resp.status();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (header_code, header_region) = (header("x-ms-error-code"), header("x-amz-bucket-region"));
         let text = read_error_body(resp.into_body()).await;
-        let code = xml_element(&text, "Code").or(header_code);
-        let message = xml_element(&text, "Message");
-        storage_error(&self.integration, status, code.as_deref(), message.as_deref(), what, unsatisfied_len)
+        Refusal {
+            status,
+            code: xml_element(&text, "Code").or(header_code),
+            message: xml_element(&text, "Message"),
+            region: header_region.or_else(|| xml_element(&text, "Region")),
+        }
     }
 }
 

@@ -961,3 +961,35 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+// ------------------------------------------------------------------ Azure SAS
+
+/// The service version the test SAS tokens are signed for.
+pub const SAS_VERSION: &str = "2020-12-06";
+
+/// A service SAS for `container` (`sr=c`) with `permissions` (`rl`, `r`...),
+/// valid for an hour, signed with the decoded account `key` for version
+/// 2020-12-06 (<https://learn.microsoft.com/rest/api/storageservices/create-service-sas>).
+pub fn container_sas(account: &str, key: &[u8], container: &str, permissions: &str) -> String {
+    let expiry = mediagate::integration::probe::rfc3339(SystemTime::now() + Duration::from_secs(3600));
+    let string_to_sign = sas_string_to_sign(permissions, &expiry, account, container);
+    let sig = mediagate::integration::azure::credential::sign(key, &string_to_sign);
+    format!("sv={SAS_VERSION}&sr=c&sp={permissions}&se={}&sig={}", encode_key(&expiry), encode_key(&sig))
+}
+
+/// The 16 lines of a 2020-12-06 service SAS string-to-sign, only
+/// permissions, expiry, resource, version and resource type set.
+fn sas_string_to_sign(permissions: &str, expiry: &str, account: &str, container: &str) -> String {
+    let resource = format!("/blob/{account}/{container}");
+    let fields = [permissions, "", expiry, &resource, "", "", "", SAS_VERSION, "c", "", "", "", "", "", "", ""];
+    fields.join("\n")
+}
+
+impl AzurePeer {
+    /// A container SAS of this account (see [`container_sas`]).
+    pub fn container_sas(&self, container: &str, permissions: &str) -> String {
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD.decode(&self.key).expect("the Azure key is base64");
+        container_sas(&self.account, &key, container, permissions)
+    }
+}

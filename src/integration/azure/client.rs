@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper::body::Incoming;
 
 use super::credential::SharedKeyCredential;
@@ -19,6 +19,7 @@ use crate::error::{Error, Kind, Result};
 use crate::http::conditional::Conditions;
 use crate::http::range::RangeSpec;
 use crate::integration::azure::config::{AzureConfig, AzureCredential};
+use crate::integration::probe::{self, AzureAuth, Context, Problem, Storage, Target};
 use crate::integration::upstream::UpstreamClient;
 use crate::integration::upstream::UpstreamConfig;
 use crate::integration::{ObjectRequest, ObjectResponse, Part};
@@ -37,9 +38,6 @@ pub const API_VERSION: &str = "2021-08-06";
 const X_MS_VERSION: HeaderName = HeaderName::from_static("x-ms-version");
 const X_MS_DATE: HeaderName = HeaderName::from_static("x-ms-date");
 const X_MS_RANGE: HeaderName = HeaderName::from_static("x-ms-range");
-
-/// The longest a connection test reads a listing body.
-const LISTING_READ_LIMIT: usize = 64 * 1024;
 
 /// How an integration authorizes its requests.
 enum Auth {
@@ -194,13 +192,14 @@ impl AzureBackend {
         }
     }
 
-    /// A connection test: [List Blobs](https://learn.microsoft.com/rest/api/storageservices/list-blobs)
+    /// The connection test: [List Blobs](https://learn.microsoft.com/rest/api/storageservices/list-blobs)
     /// with `maxresults=1` in the configured container, or, when the
     /// configuration names no container,
     /// [List Containers](https://learn.microsoft.com/rest/api/storageservices/list-containers2).
-    /// Errors carry the storage's code (`AuthorizationFailure`, `ContainerNotFound`, ...).
-    pub async fn test_connection(&self) -> Result<String> {
-        let (call, what, ok) = match &self.container {
+    /// `Ok` says what was listed; a failure carries the storage's code
+    /// (`AuthorizationPermissionMismatch`, `ContainerNotFound`, ...).
+    pub async fn test_connection(&self) -> Result<String, Problem> {
+        let (call, target, ok) = match &self.container {
             Some(container) => (
                 Call {
                     method: Method::GET,
@@ -208,8 +207,8 @@ impl AzureBackend {
                     query: &[("restype", "container"), ("comp", "list"), ("maxresults", "1")],
                     headers: HeaderMap::new(),
                 },
-                format!("az://{}/{container}", self.account),
-                format!("listed container {container}"),
+                Target::Container(container.clone()),
+                format!("listed container {container} of account {}", self.account),
             ),
             None => (
                 Call {
@@ -218,38 +217,34 @@ impl AzureBackend {
                     query: &[("comp", "list"), ("maxresults", "1")],
                     headers: HeaderMap::new(),
                 },
-                format!("the containers of account {}", self.account),
+                Target::ContainerList,
                 format!("listed the containers of account {}", self.account),
             ),
         };
-        let resp = self.send(call, &what).await?;
-        if resp.status() != StatusCode::OK {
-            return Err(self.client.error_from_response(resp, &what).await);
-        }
-        let body = self.client.stream_body(resp.into_body());
-        let text = match http_body_util::Limited::new(body, LISTING_READ_LIMIT).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => {
-                return Err(Error::new(
-                    Kind::UpstreamError,
-                    format!(
-                        "the storage of integration \"{}\" broke off the listing of {what}: {e}",
-                        self.client.integration()
-                    ),
-                ));
-            }
+        let req = self.request(call, &target.to_string()).map_err(|e| Problem::Internal(e.message))?;
+        let sas = match &self.auth {
+            Auth::Sas(token) => token.expose(),
+            Auth::SharedKey(_) => "",
         };
-        if !text.windows(b"<EnumerationResults".len()).any(|w| w == b"<EnumerationResults") {
-            return Err(Error::new(
-                Kind::UpstreamError,
-                format!(
-                    "the storage of integration \"{}\" answered 200 to a listing of {what}, but not with an \
-                     Azure listing; is storage_url an Azure Blob endpoint?",
-                    self.client.integration()
-                ),
-            ));
-        }
+        let sig = sas.split('&').find_map(|p| p.strip_prefix("sig=")).unwrap_or_default();
+        probe::list(&self.client, req, target, "<EnumerationResults", &[sas, sig]).await?;
         Ok(ok)
+    }
+
+    /// What the connection test's sentences may name: never a secret.
+    pub fn probe_context(&self) -> Context<'_> {
+        Context {
+            integration: self.client.integration(),
+            storage: Storage::Azure {
+                endpoint: &self.authority,
+                tls: self.scheme == "https",
+                account: &self.account,
+                auth: match self.auth {
+                    Auth::SharedKey(_) => AzureAuth::AccountKey,
+                    Auth::Sas(_) => AzureAuth::Sas,
+                },
+            },
+        }
     }
 
     /// `GET` of the whole blob or of an absolute range.
@@ -368,6 +363,12 @@ impl AzureBackend {
     /// Adds the version, date and authorization, and sends; a path with a
     /// dot segment is never signed nor sent ([`check_upstream_path`]).
     async fn send(&self, call: Call<'_>, what: &str) -> Result<http::Response<Incoming>> {
+        self.client.send(self.request(call, what)?).await
+    }
+
+    /// The authorized request; `what` names it in errors (never the URL,
+    /// which may hold a SAS).
+    fn request(&self, call: Call<'_>, what: &str) -> Result<Request<Empty<Bytes>>> {
         check_upstream_path(&call.path, self.client.integration())?;
         let mut headers = call.headers;
         headers.insert(X_MS_VERSION, HeaderValue::from_static(API_VERSION));
@@ -399,7 +400,7 @@ impl AzureBackend {
         *request.method_mut() = call.method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        self.client.send(request).await
+        Ok(request)
     }
 }
 

@@ -26,6 +26,7 @@ use self::config::LocalConfig;
 use crate::error::{Error, Kind, Result};
 use crate::http::body::{self, BoxError};
 use crate::http::range::ByteSpan;
+use crate::integration::probe::{Context, Problem, Storage, Target};
 use crate::integration::{ObjectMeta, ObjectRequest, ObjectResponse, Part};
 use crate::locator::{check_upstream_path, encode_key};
 
@@ -38,6 +39,8 @@ pub struct LocalBackend {
     name: String,
     /// The configured root, canonicalized when the integration is built.
     root: PathBuf,
+    /// The scope: one directory under the root each.
+    buckets: Vec<String>,
 }
 
 impl LocalBackend {
@@ -47,7 +50,7 @@ impl LocalBackend {
         if !root.is_dir() {
             return Err(format!("root {} is not a directory", cfg.root.display()));
         }
-        Ok(LocalBackend { name: name.to_owned(), root })
+        Ok(LocalBackend { name: name.to_owned(), root, buckets: cfg.buckets.clone() })
     }
 
     /// Reads a file, a range of it, or its metadata.
@@ -79,21 +82,30 @@ impl LocalBackend {
         Ok(ObjectResponse::new(meta, part, StreamBody::new(stream).boxed_unsync()))
     }
 
-    /// Checks that the root can be listed.
-    pub async fn test_connection(&self) -> Result<String> {
-        let mut dir = tokio::fs::read_dir(&self.root).await.map_err(|e| {
-            Error::new(
-                Kind::UpstreamError,
-                format!("integration \"{}\": cannot list {}: {e}", self.name, self.root.display()),
-            )
-        })?;
-        let mut buckets = 0;
-        while let Ok(Some(entry)) = dir.next_entry().await {
-            if entry.file_type().await.is_ok_and(|t| t.is_dir()) {
-                buckets += 1;
-            }
+    /// The connection test: the root and each scoped bucket's directory can
+    /// be listed; the first failure ends it. `Ok` says what was listed.
+    pub async fn test_connection(&self) -> Result<String, Problem> {
+        list_directory(Target::Directory { bucket: None, path: self.root.clone() }).await?;
+        for bucket in &self.buckets {
+            let path = self.root.join(bucket);
+            list_directory(Target::Directory { bucket: Some(bucket.clone()), path }).await?;
         }
-        Ok(format!("{} is readable ({buckets} bucket directories)", self.root.display()))
+        Ok(match self.buckets.len() {
+            0 => format!("listed root directory {}", self.root.display()),
+            1 => {
+                format!("listed root directory {} and the directory of bucket {}", self.root.display(), self.buckets[0])
+            }
+            _ => format!(
+                "listed root directory {} and the directories of buckets {}",
+                self.root.display(),
+                self.buckets.join(", ")
+            ),
+        })
+    }
+
+    /// What the connection test's sentences may name.
+    pub fn probe_context(&self) -> Context<'_> {
+        Context { integration: &self.name, storage: Storage::Local { root: &self.root } }
     }
 
     /// The file of `bucket`/`key`, proven to lie inside the root.
@@ -117,6 +129,21 @@ impl LocalBackend {
             ),
             _ => Error::new(Kind::UpstreamError, format!("integration \"{}\" failed to read {what}: {e}", self.name)),
         }
+    }
+}
+
+/// Opens a directory and reads its first entry.
+async fn list_directory(target: Target) -> Result<(), Problem> {
+    let Target::Directory { path, .. } = &target else {
+        return Err(Problem::Internal(format!("{target} is not a directory")));
+    };
+    let mut dir = match tokio::fs::read_dir(path).await {
+        Ok(dir) => dir,
+        Err(e) => return Err(Problem::local(target, &e)),
+    };
+    match dir.next_entry().await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Problem::local(target, &e)),
     }
 }
 

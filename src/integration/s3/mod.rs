@@ -13,11 +13,12 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderValue, Method, Request, header};
 use http_body_util::Empty;
 
 use self::config::{Addressing, S3Config, S3Credentials};
 use crate::error::{Error, Kind, Result};
+use crate::integration::probe::{self, Context, Problem, Storage, Target};
 use crate::integration::upstream::UpstreamClient;
 use crate::integration::upstream::UpstreamConfig;
 use crate::integration::{ObjectRequest, ObjectResponse};
@@ -89,23 +90,42 @@ impl S3Backend {
         self.client.object_response(resp, req.head, &what).await
     }
 
-    /// Lists at most one object in each scoped bucket (`ListObjectsV2`), or
-    /// the buckets (`ListBuckets`) of a default integration.
-    pub async fn test_connection(&self) -> Result<String> {
+    /// The connection test: [ListObjectsV2] with `max-keys=1` in each scoped
+    /// bucket, or [ListBuckets] for a default integration; the first failure
+    /// ends it. `Ok` says what was listed.
+    ///
+    /// [ListObjectsV2]: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
+    /// [ListBuckets]: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html
+    pub async fn test_connection(&self) -> Result<String, Problem> {
+        let secret = self.creds.secret_access_key();
+        let token = self.creds.session_token().unwrap_or_default();
+        let secrets = [secret, token];
         if self.buckets.is_empty() {
-            let resp = self.send(Request::get(format!("{}://{}/", self.scheme, self.endpoint))).await?;
-            return self.expect_ok(resp, "the bucket list").await.map(|()| "listed buckets".to_owned());
+            let req = self.signed(Request::get(format!("{}://{}/", self.scheme, self.endpoint)));
+            let req = req.map_err(|e| Problem::Internal(e.message))?;
+            probe::list(&self.client, req, Target::BucketList, "<ListAllMyBucketsResult", &secrets).await?;
+            return Ok(format!("listed the buckets at {}", self.endpoint));
         }
         for bucket in &self.buckets {
-            let url = self.url(bucket, "", "list-type=2&max-keys=1");
-            let resp = self.send(Request::get(url)).await?;
-            self.expect_ok(resp, &format!("bucket {bucket}")).await?;
+            let req = self.signed(Request::get(self.url(bucket, "", "list-type=2&max-keys=1")));
+            let req = req.map_err(|e| Problem::Internal(e.message))?;
+            probe::list(&self.client, req, Target::Bucket(bucket.clone()), "<ListBucketResult", &secrets).await?;
         }
-        Ok(format!("listed {}", self.buckets.join(", ")))
+        let noun = if self.buckets.len() == 1 { "bucket" } else { "buckets" };
+        Ok(format!("listed {noun} {} at {}", self.buckets.join(", "), self.endpoint))
     }
 
-    async fn expect_ok(&self, resp: http::Response<hyper::body::Incoming>, what: &str) -> Result<()> {
-        if resp.status() == StatusCode::OK { Ok(()) } else { Err(self.client.error_from_response(resp, what).await) }
+    /// What the connection test's sentences may name: never a secret.
+    pub fn probe_context<'a>(&'a self) -> Context<'a> {
+        Context {
+            integration: &self.name,
+            storage: Storage::S3 {
+                endpoint: &self.endpoint,
+                tls: self.scheme == "https",
+                region: &self.region,
+                access_key_id: self.creds.access_key_id(),
+            },
+        }
     }
 
     /// The URL of `encoded_key` in `bucket` (an empty key names the bucket).
@@ -120,13 +140,18 @@ impl S3Backend {
     /// Signs and sends; a path with a dot segment is never signed nor sent
     /// ([`check_upstream_path`]).
     async fn send(&self, builder: http::request::Builder) -> Result<http::Response<hyper::body::Incoming>> {
+        self.client.send(self.signed(builder)?).await
+    }
+
+    /// The signed request; a path with a dot segment is refused, unsigned.
+    fn signed(&self, builder: http::request::Builder) -> Result<Request<Empty<Bytes>>> {
         let mut req = builder
             .body(Empty::<Bytes>::new())
             .map_err(|e| Error::internal(format!("integration \"{}\": cannot build the request: {e}", self.name)))?;
         check_upstream_path(req.uri().path(), &self.name)?;
         sign::sign_request(&mut req, &self.creds, &self.region, SystemTime::now())
             .map_err(|e| Error::new(Kind::Internal, format!("integration \"{}\": {e}", self.name)))?;
-        self.client.send(req).await
+        Ok(req)
     }
 }
 
