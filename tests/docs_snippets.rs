@@ -300,11 +300,7 @@ fn each_guide_shows_a_policy_a_config_table_and_an_admin_api_call() {
         let markdown = std::fs::read_to_string(&md).unwrap_or_else(|e| panic!("{}: {e}", md.display()));
         let blocks = blocks(&markdown);
         let count = |lang: &str| blocks.iter().filter(|b| b.info == lang).count();
-        let puts: usize = blocks
-            .iter()
-            .flat_map(curl_bodies)
-            .filter(|c| c.put_integration.is_some())
-            .count();
+        let puts: usize = blocks.iter().flat_map(curl_bodies).filter(|c| c.put_integration.is_some()).count();
         assert!(count("json") > 0, "{guide}: no ```json block (the least-privilege policy)");
         assert!(count("toml") > 0, "{guide}: no ```toml block (the [[integration]] table)");
         assert!(puts > 0, "{guide}: no `curl -X PUT .../api/integrations/<name> -d '{{...}}'`");
