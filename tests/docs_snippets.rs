@@ -12,7 +12,8 @@
 //!   share one definition);
 //! - ```` ```toml future ```` blocks (keys this version refuses, such as the
 //!   Azure service principal of issue 9) are listed and counted, never
-//!   validated and never silently skipped.
+//!   silently skipped; each must still be refused, so the day it passes the
+//!   test asks for a plain ```` ```toml ```` fence.
 //!
 //! No storage peer is needed: nothing here connects anywhere.
 
@@ -127,10 +128,22 @@ fn with_existing_files(text: &str, existing: &Path) -> String {
 }
 
 /// Validates `toml` as `mediagate check` would, placed at `first_line` of
-/// `md` so problems name the markdown line; returns the problems.
+/// `md` so problems name the markdown line; returns the problems. An
+/// integration that only lacks keys parses (it would be saved as
+/// incomplete), but a guide that shows one is wrong: its keys are problems too.
 fn validate(md: &Path, first_line: usize, toml: &str, existing: &Path) -> Result<(), Vec<String>> {
     let text = format!("{}{}", "\n".repeat(first_line - 1), with_existing_files(toml, existing));
-    mediagate::config::parse(&text, &relative(md), &placeholder).map(|_| ()).map_err(|e| e.problems)
+    let config = mediagate::config::parse(&text, &relative(md), &placeholder).map_err(|e| e.problems)?;
+    let unfinished: Vec<String> = config
+        .integrations
+        .iter()
+        .flat_map(|integration| integration.missing())
+        .map(|p| {
+            let place = relative(md);
+            format!("{}:{}: {}: {} (it would be saved as incomplete)", place.display(), p.line, p.path(), p.message)
+        })
+        .collect();
+    if unfinished.is_empty() { Ok(()) } else { Err(unfinished) }
 }
 
 /// Whether `md` is one of the guides (not the project README).
@@ -215,6 +228,14 @@ fn every_toml_snippet_in_the_guides_and_the_readme_passes_config_validation() {
             match (block.lang(), block.info.split_whitespace().nth(1)) {
                 ("toml", Some("future")) => {
                     future.push(format!("{}:{}", relative(&md).display(), block.fence_line));
+                    if validate(&md, block.fence_line + 1, &block.text, existing.path()).is_ok() {
+                        failures.push(format!(
+                            "{}:{}: this ```toml future snippet now passes `mediagate check`: fence it as ```toml \
+                             and lower EXPECTED_FUTURE_BLOCKS",
+                            relative(&md).display(),
+                            block.fence_line
+                        ));
+                    }
                 }
                 ("toml", None) => {
                     checked += 1;
@@ -237,7 +258,7 @@ fn every_toml_snippet_in_the_guides_and_the_readme_passes_config_validation() {
         }
     }
     println!("validated {checked} ```toml snippets");
-    println!("{} ```toml future block(s), not validated (keys this version refuses):", future.len());
+    println!("{} ```toml future block(s), keys this version still refuses:", future.len());
     for place in &future {
         println!("  {place}");
     }
@@ -332,6 +353,14 @@ fn the_snippet_checker_catches_a_wrong_key_and_reports_the_markdown_line() {
     let problems = validate(Path::new("docs/x.md"), block.fence_line + 1, &block.text, Path::new("Cargo.toml"))
         .expect_err("an unknown key is refused");
     assert!(problems.iter().any(|p| p.starts_with("docs/x.md:7:") && p.contains("regoin")), "{problems:?}");
+}
+
+#[test]
+fn the_snippet_checker_refuses_an_integration_that_would_only_be_incomplete() {
+    let toml = "[[integration]]\nname = \"x\"\ntype = \"s3\"\nbuckets = [\"media\"]\n";
+    let problems = validate(Path::new("docs/x.md"), 10, toml, Path::new("Cargo.toml"))
+        .expect_err("a table without credentials is not a finished example");
+    assert!(problems.iter().all(|p| p.starts_with("docs/x.md:1") && p.contains("incomplete")), "{problems:?}");
 }
 
 #[test]
