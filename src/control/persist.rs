@@ -86,7 +86,7 @@ pub fn upsert_integration(text: &str, name: &str, fields: &Fields) -> Result<(St
             true
         }
     };
-    Ok((doc.to_string(), created))
+    Ok((render(&doc, text), created))
 }
 
 /// Removes the `[[integration]]` table named `name` with the comment block directly above it
@@ -104,7 +104,16 @@ pub fn remove_integration(text: &str, name: &str) -> Result<String, PersistError
     if !kept.trim().is_empty() {
         hand_over(&mut doc, removed.position(), kept);
     }
-    Ok(doc.to_string())
+    Ok(render(&doc, text))
+}
+
+/// The edited document's text, with the line endings of the original (toml_edit writes `\n`).
+fn render(doc: &DocumentMut, original: &str) -> String {
+    let text = doc.to_string();
+    match original.find('\n') {
+        Some(at) if original[..at].ends_with('\r') => text.replace("\r\n", "\n").replace('\n', "\r\n"),
+        _ => text,
+    }
 }
 
 /// Every `[[integration]]` table of `text` as written: strings exactly as written (`${VAR}`
@@ -119,10 +128,9 @@ pub fn integration_tables(text: &str) -> Result<Vec<Fields>, PersistError> {
 
 fn check_name(name: &str, fields: &Fields) -> Result<(), PersistError> {
     match fields.get("name") {
-        Some(Json::String(body)) if body != name => Err(PersistError::NameMismatch {
-            name: name.to_owned(),
-            body: body.clone(),
-        }),
+        Some(Json::String(body)) if body != name => {
+            Err(PersistError::NameMismatch { name: name.to_owned(), body: body.clone() })
+        }
         _ => Ok(()),
     }
 }
@@ -166,6 +174,13 @@ fn is_identity(key: &str) -> bool {
     key == "name" || key == "type"
 }
 
+/// The keys of `fields` as a person writes them: `name`, `type`, then the others.
+fn in_order(fields: &Fields) -> impl Iterator<Item = (&str, &Json)> {
+    let identity = ["name", "type"].into_iter().filter_map(|key| Some((key, fields.get(key)?)));
+    let rest = fields.iter().filter(|(key, _)| !is_identity(key));
+    identity.chain(rest.map(|(key, json)| (key.as_str(), json)))
+}
+
 fn replace_keys(table: &mut Table, fields: &Fields) -> Result<(), PersistError> {
     let gone: Vec<String> = table
         .iter()
@@ -175,7 +190,7 @@ fn replace_keys(table: &mut Table, fields: &Fields) -> Result<(), PersistError> 
     for key in gone {
         table.remove(&key);
     }
-    for (key, json) in fields {
+    for (key, json) in in_order(fields) {
         let value = to_toml(key, json)?;
         match table.get_mut(key) {
             Some(item) => set_value(item, value),
@@ -194,9 +209,42 @@ fn set_value(item: &mut Item, mut value: Value) {
         if same(old, &value) {
             return;
         }
+        if let (Value::Array(was), Value::Array(new)) = (&*old, &mut value) {
+            *new = laid_out_like(was, new);
+        }
         *value.decor_mut() = old.decor().clone();
     }
     *item = Item::Value(value);
+}
+
+/// `new` laid out as `old` was (one element a line stays one a line): an unchanged element is
+/// kept as written, a changed one takes its predecessor's place and comments, an added one is
+/// spaced like the last one.
+fn laid_out_like(old: &Array, new: &Array) -> Array {
+    let Some(last) = old.iter().last() else {
+        return new.clone();
+    };
+    let mut out = Array::new();
+    for (i, value) in new.iter().enumerate() {
+        let mut value = value.clone();
+        match old.get(i) {
+            Some(was) if same(was, &value) => value = was.clone(),
+            Some(was) => *value.decor_mut() = was.decor().clone(),
+            None => *value.decor_mut() = Decor::new(spacing(prefix_of(last.decor())), ""),
+        }
+        out.push_formatted(value);
+    }
+    out.set_trailing(old.trailing().clone());
+    out.set_trailing_comma(old.trailing_comma());
+    out
+}
+
+/// The space before an added array element: a new line with the same indent, or one space.
+fn spacing(prefix: &str) -> String {
+    match prefix.rfind('\n') {
+        Some(at) => format!("\n{}", &prefix[at + 1..]),
+        None => " ".to_owned(),
+    }
 }
 
 /// Equal as data, whatever the spelling (`'x'` and `"x"`, `0x10` and `16`).
@@ -206,9 +254,7 @@ fn same(old: &Value, new: &Value) -> bool {
         (Value::Integer(a), Value::Integer(b)) => a.value() == b.value(),
         (Value::Float(a), Value::Float(b)) => a.value() == b.value(),
         (Value::Boolean(a), Value::Boolean(b)) => a.value() == b.value(),
-        (Value::Array(a), Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| same(x, y))
-        }
+        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| same(x, y)),
         (Value::InlineTable(a), Value::InlineTable(b)) => {
             a.len() == b.len() && a.iter().all(|(key, x)| b.get(key).is_some_and(|y| same(x, y)))
         }
@@ -220,9 +266,7 @@ fn same(old: &Value, new: &Value) -> bool {
 fn new_table(name: &str, fields: &Fields, blank_line_before: bool) -> Result<Table, PersistError> {
     let mut table = Table::new();
     table.insert("name", toml_edit::value(name));
-    let identity = fields.get("type").map(|json| ("type", json));
-    let rest = fields.iter().filter(|(key, _)| !is_identity(key));
-    for (key, json) in identity.into_iter().chain(rest.map(|(k, v)| (k.as_str(), v))) {
+    for (key, json) in in_order(fields) {
         table.insert(key, Item::Value(to_toml(key, json)?));
     }
     table.decor_mut().set_prefix(if blank_line_before { "\n" } else { "" });
@@ -294,14 +338,13 @@ fn value_json(value: &Value) -> Json {
     match value {
         Value::String(s) => Json::String(s.value().clone()),
         Value::Integer(i) => Json::from(*i.value()),
-        Value::Float(f) => serde_json::Number::from_f64(*f.value())
-            .map_or_else(|| Json::String(f.value().to_string()), Json::Number),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f.value()).map_or_else(|| Json::String(f.value().to_string()), Json::Number)
+        }
         Value::Boolean(b) => Json::Bool(*b.value()),
         Value::Datetime(d) => Json::String(d.value().to_string()),
         Value::Array(array) => Json::Array(array.iter().map(value_json).collect()),
-        Value::InlineTable(table) => {
-            Json::Object(table.iter().map(|(k, v)| (k.to_owned(), value_json(v))).collect())
-        }
+        Value::InlineTable(table) => Json::Object(table.iter().map(|(k, v)| (k.to_owned(), value_json(v))).collect()),
     }
 }
 
@@ -424,19 +467,14 @@ impl ConfigFile {
 
     /// The file's current text (a save replaces the file whole, so this never sees half of one).
     pub async fn read(&self) -> Result<String, FileError> {
-        tokio::fs::read_to_string(&self.path)
-            .await
-            .map_err(|io| FileError::new(&self.path, &self.path, Step::Read, io))
+        tokio::fs::read_to_string(&self.path).await.map_err(|io| FileError::new(&self.path, &self.path, Step::Read, io))
     }
 
     /// Under one lock: reads the file, applies `edit` to its text, writes the result
     /// atomically (see the module doc) and returns `edit`'s answer. An edit that returns the
     /// text unchanged writes nothing. Once the write has started it finishes, and keeps the
     /// lock, even if the caller stops waiting, so no later update can read the old text.
-    pub async fn update<T, E>(
-        &self,
-        edit: impl FnOnce(&str) -> Result<(String, T), E>,
-    ) -> Result<T, UpdateError<E>> {
+    pub async fn update<T, E>(&self, edit: impl FnOnce(&str) -> Result<(String, T), E>) -> Result<T, UpdateError<E>> {
         let guard = Arc::clone(&self.lock).lock_owned().await;
         let old = self.read().await?;
         let (new, answer) = edit(&old).map_err(UpdateError::Edit)?;
@@ -446,7 +484,8 @@ impl ConfigFile {
                 let _held = guard;
                 write_atomic(&path, &new)
             });
-            let joined = write.await.map_err(|e| FileError::new(&self.path, &self.path, Step::Write, io::Error::other(e)));
+            let joined =
+                write.await.map_err(|e| FileError::new(&self.path, &self.path, Step::Write, io::Error::other(e)));
             joined??;
         }
         Ok(answer)
