@@ -1,4 +1,8 @@
+use std::fs::Permissions;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::json;
