@@ -124,8 +124,9 @@ pub fn integration_tables(text: &str) -> Result<Vec<Fields>, PersistError> {
 
 fn check_name(name: &str, fields: &Fields) -> Result<(), PersistError> {
     match fields.get("name") {
-        Some(Json::String(body)) if body != name => {
-            Err(PersistError::NameMismatch { name: name.to_owned(), body: body.clone() })
+        Some(body) if body.as_str() != Some(name) => {
+            let body = body.as_str().map_or_else(|| body.to_string(), str::to_owned);
+            Err(PersistError::NameMismatch { name: name.to_owned(), body })
         }
         _ => Ok(()),
     }

@@ -142,9 +142,11 @@ impl FileError {
                  is always read-only: copy the file to a writable volume, e.g. with an init \
                  container), or change integrations in the file's source instead"
             ),
-            _ if step == Step::Read || step == Step::Resolve => {
-                format!("cannot read the config file {file} while {step}: {io}")
-            }
+            io::ErrorKind::NotFound if matches!(step, Step::Read | Step::Resolve) => format!(
+                "the config file {file} does not exist any more ({io}): integrations changed \
+                 through the API cannot be saved; put it back and retry"
+            ),
+            _ if step == Step::Read => format!("cannot read the config file {file}: {io}"),
             io::ErrorKind::PermissionDenied => format!(
                 "cannot save the config file {file}: {step} was refused ({io}); the file and its \
                  directory must be writable by the user mediagate runs as (a save writes a new \

@@ -185,6 +185,11 @@ fn null_is_refused_naming_the_key() {
 fn a_body_naming_another_integration_is_refused() {
     let err = upsert_integration(FILE, "minio-share", &fields(json!({"name": "other"}))).unwrap_err();
     assert!(matches!(err, PersistError::NameMismatch { .. }), "{err}");
+    let err = upsert_integration(FILE, "minio-share", &fields(json!({"name": 5}))).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the body names \"5\" but the address names \"minio-share\"; leave `name` out or make them equal"
+    );
 }
 
 #[test]
@@ -321,6 +326,25 @@ async fn a_failed_save_leaves_the_original_and_no_temporary_file() {
     assert_eq!(dir_names(dir.path()), ["mediagate.toml"]);
 }
 
+#[tokio::test]
+async fn a_save_that_fails_at_the_rename_leaves_no_temporary_file() {
+    // Works for root too: while the edit runs, the file is swapped for a non-empty directory,
+    // which rename(2) cannot replace, so the failure comes after the temporary file is written.
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_in(dir.path(), FILE, 0o644);
+    let swap = |text: &str| {
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), "").unwrap();
+        upsert_integration(text, "demo", &fields(json!({"type": "local"})))
+    };
+    let err = ConfigFile::new(&path).update(swap).await.unwrap_err();
+    assert!(matches!(&err, UpdateError::File(e) if e.step == Step::Rename), "{err}");
+    assert!(err.to_string().contains("renaming the temporary file over it failed: "), "{err}");
+    assert_eq!(dir_names(dir.path()), ["mediagate.toml"]);
+    assert_eq!(dir_names(&path), ["keep"]);
+}
+
 #[test]
 fn a_read_only_file_system_is_explained() {
     let io = io::Error::from(io::ErrorKind::ReadOnlyFilesystem);
@@ -333,6 +357,16 @@ fn a_read_only_file_system_is_explained() {
         ),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_missing_file_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gone.toml");
+    let err = ConfigFile::new(&path).update(add("demo")).await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.starts_with(&format!("the config file {} does not exist any more (", path.display())), "{message}");
+    assert!(message.contains("No such file or directory"), "the OS reason: {message}");
 }
 
 #[tokio::test]
