@@ -412,11 +412,16 @@ fn scalar() -> impl Strategy<Value = Json> {
         "\\$\\{[A-Z_]{1,8}\\}".prop_map(Json::from),
         any::<i64>().prop_map(Json::from),
         any::<bool>().prop_map(Json::from),
+        any::<f64>().prop_filter("JSON has no NaN or infinity", |f| f.is_finite()).prop_map(Json::from),
     ]
 }
 
 fn body() -> impl Strategy<Value = Fields> {
-    let value = prop_oneof![scalar(), prop::collection::vec(scalar(), 0..4).prop_map(Json::from)];
+    let value = prop_oneof![
+        scalar(),
+        prop::collection::vec(scalar(), 0..4).prop_map(Json::from),
+        prop::collection::btree_map("[a-z]{1,6}", scalar(), 0..3).prop_map(|m| Json::Object(m.into_iter().collect())),
+    ];
     prop::collection::btree_map("[a-z_]{1,10}", value, 0..8).prop_map(|map| {
         let mut fields: Fields = map.into_iter().filter(|(k, _)| !is_identity(k)).collect();
         fields.insert("type".into(), json!("s3"));
