@@ -20,18 +20,14 @@
 //! - through symbolic links: a Kubernetes Secret or ConfigMap volume, or a dotfiles checkout,
 //!   makes the configured path a link; the link's target is replaced and the link kept.
 
-use std::fmt;
-use std::fs::{File, Permissions};
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use serde_json::{Map, Value as Json};
-use tokio::sync::Mutex;
 use toml_edit::visit::{self, Visit};
 use toml_edit::visit_mut::{self, VisitMut};
 use toml_edit::{Array, ArrayOfTables, Decor, DocumentMut, InlineTable, Item, Table, Value};
+
+mod file;
+
+pub use file::{ConfigFile, FileError, Step, UpdateError, write_atomic};
 
 /// The key of the `[[integration]]` array of tables.
 const INTEGRATION: &str = "integration";
@@ -86,7 +82,7 @@ pub fn upsert_integration(text: &str, name: &str, fields: &Fields) -> Result<(St
             true
         }
     };
-    Ok((doc.to_string(), created))
+    Ok((render(&doc, text), created))
 }
 
 /// Removes the `[[integration]]` table named `name` with the comment block directly above it
@@ -104,7 +100,16 @@ pub fn remove_integration(text: &str, name: &str) -> Result<String, PersistError
     if !kept.trim().is_empty() {
         hand_over(&mut doc, removed.position(), kept);
     }
-    Ok(doc.to_string())
+    Ok(render(&doc, text))
+}
+
+/// The edited document's text, with the line endings of the original (toml_edit writes `\n`).
+fn render(doc: &DocumentMut, original: &str) -> String {
+    let text = doc.to_string();
+    match original.find('\n') {
+        Some(at) if original[..at].ends_with('\r') => text.replace("\r\n", "\n").replace('\n', "\r\n"),
+        _ => text,
+    }
 }
 
 /// Every `[[integration]]` table of `text` as written: strings exactly as written (`${VAR}`
@@ -119,10 +124,10 @@ pub fn integration_tables(text: &str) -> Result<Vec<Fields>, PersistError> {
 
 fn check_name(name: &str, fields: &Fields) -> Result<(), PersistError> {
     match fields.get("name") {
-        Some(Json::String(body)) if body != name => Err(PersistError::NameMismatch {
-            name: name.to_owned(),
-            body: body.clone(),
-        }),
+        Some(body) if body.as_str() != Some(name) => {
+            let body = body.as_str().map_or_else(|| body.to_string(), str::to_owned);
+            Err(PersistError::NameMismatch { name: name.to_owned(), body })
+        }
         _ => Ok(()),
     }
 }
@@ -166,6 +171,13 @@ fn is_identity(key: &str) -> bool {
     key == "name" || key == "type"
 }
 
+/// The keys of `fields` as a person writes them: `name`, `type`, then the others.
+fn in_order(fields: &Fields) -> impl Iterator<Item = (&str, &Json)> {
+    let identity = ["name", "type"].into_iter().filter_map(|key| Some((key, fields.get(key)?)));
+    let rest = fields.iter().filter(|(key, _)| !is_identity(key));
+    identity.chain(rest.map(|(key, json)| (key.as_str(), json)))
+}
+
 fn replace_keys(table: &mut Table, fields: &Fields) -> Result<(), PersistError> {
     let gone: Vec<String> = table
         .iter()
@@ -175,7 +187,7 @@ fn replace_keys(table: &mut Table, fields: &Fields) -> Result<(), PersistError> 
     for key in gone {
         table.remove(&key);
     }
-    for (key, json) in fields {
+    for (key, json) in in_order(fields) {
         let value = to_toml(key, json)?;
         match table.get_mut(key) {
             Some(item) => set_value(item, value),
@@ -194,9 +206,42 @@ fn set_value(item: &mut Item, mut value: Value) {
         if same(old, &value) {
             return;
         }
+        if let (Value::Array(was), Value::Array(new)) = (&*old, &mut value) {
+            *new = laid_out_like(was, new);
+        }
         *value.decor_mut() = old.decor().clone();
     }
     *item = Item::Value(value);
+}
+
+/// `new` laid out as `old` was (one element a line stays one a line): an unchanged element is
+/// kept as written, a changed one takes its predecessor's place and comments, an added one is
+/// spaced like the last one.
+fn laid_out_like(old: &Array, new: &Array) -> Array {
+    let Some(last) = old.iter().last() else {
+        return new.clone();
+    };
+    let mut out = Array::new();
+    for (i, value) in new.iter().enumerate() {
+        let mut value = value.clone();
+        match old.get(i) {
+            Some(was) if same(was, &value) => value = was.clone(),
+            Some(was) => *value.decor_mut() = was.decor().clone(),
+            None => *value.decor_mut() = Decor::new(spacing(prefix_of(last.decor())), ""),
+        }
+        out.push_formatted(value);
+    }
+    out.set_trailing(old.trailing().clone());
+    out.set_trailing_comma(old.trailing_comma());
+    out
+}
+
+/// The space before an added array element: a new line with the same indent, or one space.
+fn spacing(prefix: &str) -> String {
+    match prefix.rfind('\n') {
+        Some(at) => format!("\n{}", &prefix[at + 1..]),
+        None => " ".to_owned(),
+    }
 }
 
 /// Equal as data, whatever the spelling (`'x'` and `"x"`, `0x10` and `16`).
@@ -206,9 +251,7 @@ fn same(old: &Value, new: &Value) -> bool {
         (Value::Integer(a), Value::Integer(b)) => a.value() == b.value(),
         (Value::Float(a), Value::Float(b)) => a.value() == b.value(),
         (Value::Boolean(a), Value::Boolean(b)) => a.value() == b.value(),
-        (Value::Array(a), Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| same(x, y))
-        }
+        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| same(x, y)),
         (Value::InlineTable(a), Value::InlineTable(b)) => {
             a.len() == b.len() && a.iter().all(|(key, x)| b.get(key).is_some_and(|y| same(x, y)))
         }
@@ -220,9 +263,7 @@ fn same(old: &Value, new: &Value) -> bool {
 fn new_table(name: &str, fields: &Fields, blank_line_before: bool) -> Result<Table, PersistError> {
     let mut table = Table::new();
     table.insert("name", toml_edit::value(name));
-    let identity = fields.get("type").map(|json| ("type", json));
-    let rest = fields.iter().filter(|(key, _)| !is_identity(key));
-    for (key, json) in identity.into_iter().chain(rest.map(|(k, v)| (k.as_str(), v))) {
+    for (key, json) in in_order(fields) {
         table.insert(key, Item::Value(to_toml(key, json)?));
     }
     table.decor_mut().set_prefix(if blank_line_before { "\n" } else { "" });
@@ -294,14 +335,13 @@ fn value_json(value: &Value) -> Json {
     match value {
         Value::String(s) => Json::String(s.value().clone()),
         Value::Integer(i) => Json::from(*i.value()),
-        Value::Float(f) => serde_json::Number::from_f64(*f.value())
-            .map_or_else(|| Json::String(f.value().to_string()), Json::Number),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f.value()).map_or_else(|| Json::String(f.value().to_string()), Json::Number)
+        }
         Value::Boolean(b) => Json::Bool(*b.value()),
         Value::Datetime(d) => Json::String(d.value().to_string()),
         Value::Array(array) => Json::Array(array.iter().map(value_json).collect()),
-        Value::InlineTable(table) => {
-            Json::Object(table.iter().map(|(k, v)| (k.to_owned(), value_json(v))).collect())
-        }
+        Value::InlineTable(table) => Json::Object(table.iter().map(|(k, v)| (k.to_owned(), value_json(v))).collect()),
     }
 }
 
@@ -394,159 +434,6 @@ impl VisitMut for Prepend<'_> {
             self.done = true;
         }
         visit_mut::visit_table_mut(self, table);
-    }
-}
-
-/// The config file on disk; one [`ConfigFile::update`] at a time.
-#[derive(Debug)]
-pub struct ConfigFile {
-    path: PathBuf,
-    lock: Arc<Mutex<()>>,
-}
-
-/// Why [`ConfigFile::update`] failed: the file, or the edit.
-#[derive(Debug, thiserror::Error)]
-pub enum UpdateError<E> {
-    #[error(transparent)]
-    File(#[from] FileError),
-    #[error(transparent)]
-    Edit(E),
-}
-
-impl ConfigFile {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), lock: Arc::new(Mutex::new(())) }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The file's current text (a save replaces the file whole, so this never sees half of one).
-    pub async fn read(&self) -> Result<String, FileError> {
-        tokio::fs::read_to_string(&self.path)
-            .await
-            .map_err(|io| FileError::new(&self.path, &self.path, Step::Read, io))
-    }
-
-    /// Under one lock: reads the file, applies `edit` to its text, writes the result
-    /// atomically (see the module doc) and returns `edit`'s answer. An edit that returns the
-    /// text unchanged writes nothing. Once the write has started it finishes, and keeps the
-    /// lock, even if the caller stops waiting, so no later update can read the old text.
-    pub async fn update<T, E>(
-        &self,
-        edit: impl FnOnce(&str) -> Result<(String, T), E>,
-    ) -> Result<T, UpdateError<E>> {
-        let guard = Arc::clone(&self.lock).lock_owned().await;
-        let old = self.read().await?;
-        let (new, answer) = edit(&old).map_err(UpdateError::Edit)?;
-        if new != old {
-            let path = self.path.clone();
-            let write = tokio::task::spawn_blocking(move || {
-                let _held = guard;
-                write_atomic(&path, &new)
-            });
-            let joined = write.await.map_err(|e| FileError::new(&self.path, &self.path, Step::Write, io::Error::other(e)));
-            joined??;
-        }
-        Ok(answer)
-    }
-}
-
-/// Replaces the file at `path` (or, for a symbolic link, its target) with `text`: temporary
-/// file beside it with mode 0600 from creation, write, fsync, rename over, fsync the directory.
-/// On failure the temporary file is removed and the original is untouched.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), FileError> {
-    let target = std::fs::canonicalize(path).map_err(|io| FileError::new(path, path, Step::Resolve, io))?;
-    let written = target.as_path();
-    let fail = |step| move |io| FileError::new(path, written, step, io);
-    let dir = target.parent().ok_or_else(|| fail(Step::Resolve)(io::Error::other("no parent directory")))?;
-    let name = target.file_name().unwrap_or_default().to_string_lossy();
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .permissions(Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(fail(Step::Create))?;
-    temp.write_all(text.as_bytes()).map_err(fail(Step::Write))?;
-    temp.as_file().sync_all().map_err(fail(Step::Sync))?;
-    temp.persist(&target).map_err(|e| fail(Step::Rename)(e.error))?;
-    // The new file is in place; a failed directory flush only weakens durability after a
-    // crash, so it is logged rather than reported as "not saved" (which would be untrue).
-    if let Err(e) = File::open(dir).and_then(|dir| dir.sync_all()) {
-        tracing::warn!(path = %dir.display(), error = %e, "could not flush the config file's directory");
-    }
-    Ok(())
-}
-
-/// The step of reading or saving the config file that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Read,
-    Resolve,
-    Create,
-    Write,
-    Sync,
-    Rename,
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Step::Read => "reading it",
-            Step::Resolve => "resolving its path",
-            Step::Create => "creating a temporary file beside it",
-            Step::Write => "writing the temporary file",
-            Step::Sync => "flushing the temporary file to disk",
-            Step::Rename => "renaming the temporary file over it",
-        })
-    }
-}
-
-/// Reading or saving the config file failed; the message names the file, the step and the
-/// operating system's reason, and what to do about it.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", self.describe())]
-pub struct FileError {
-    pub path: PathBuf,
-    /// The file actually written: `path`, or the target of the link at `path`.
-    pub target: PathBuf,
-    pub step: Step,
-    pub io: io::Error,
-}
-
-impl FileError {
-    fn new(path: &Path, target: &Path, step: Step, io: io::Error) -> Self {
-        Self { path: path.to_owned(), target: target.to_owned(), step, io }
-    }
-
-    fn describe(&self) -> String {
-        let file = match self.target == self.path {
-            true => self.path.display().to_string(),
-            false => format!("{} (a link to {})", self.path.display(), self.target.display()),
-        };
-        let (step, io) = (self.step, &self.io);
-        match io.kind() {
-            io::ErrorKind::ReadOnlyFilesystem => format!(
-                "the config file {file} is on a read-only file system: integrations changed through \
-                 the API cannot be saved; mount it writable (a Kubernetes ConfigMap or Secret volume \
-                 is always read-only: copy the file to a writable volume, e.g. with an init \
-                 container), or change integrations in the file's source instead"
-            ),
-            _ if step == Step::Read || step == Step::Resolve => {
-                format!("cannot read the config file {file} while {step}: {io}")
-            }
-            io::ErrorKind::PermissionDenied => format!(
-                "cannot save the config file {file}: {step} was refused ({io}); the file and its \
-                 directory must be writable by the user mediagate runs as (a save writes a new \
-                 file beside it and renames it over the old one)"
-            ),
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => format!(
-                "cannot save the config file {file}: the disk is full ({io}) while {step}; free \
-                 some space and retry"
-            ),
-            _ => format!("cannot save the config file {file}: {step} failed: {io}"),
-        }
     }
 }
 

@@ -1,4 +1,8 @@
+use std::fs::Permissions;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::json;
@@ -117,10 +121,7 @@ fn keys_left_out_of_the_body_are_removed_but_name_and_type_stay() {
 fn a_new_key_is_appended_at_the_end_of_its_table() {
     let body = minio_with(json!({"ca_file": "/etc/ssl/lab.pem"}));
     let (text, _) = upsert_integration(FILE, "minio-share", &body).unwrap();
-    let expected = FILE.replace(
-        "# scope\n",
-        "# scope\nca_file = \"/etc/ssl/lab.pem\"\n",
-    );
+    let expected = FILE.replace("# scope\n", "# scope\nca_file = \"/etc/ssl/lab.pem\"\n");
     assert_eq!(text, expected);
 }
 
@@ -129,7 +130,8 @@ fn a_new_integration_goes_after_the_last_one_with_a_blank_line_before_it() {
     let body = fields(json!({"type": "local", "root": "examples/media", "buckets": ["demo"]}));
     let (text, created) = upsert_integration(FILE, "demo", &body).unwrap();
     assert!(created);
-    let added = "\n[[integration]]\nname = \"demo\"\ntype = \"local\"\nbuckets = [\"demo\"]\nroot = \"examples/media\"\n";
+    let added =
+        "\n[[integration]]\nname = \"demo\"\ntype = \"local\"\nbuckets = [\"demo\"]\nroot = \"examples/media\"\n";
     let expected = FILE.replace("\n# ---- cache ----", &format!("{added}\n# ---- cache ----"));
     assert_eq!(text, expected);
 }
@@ -183,6 +185,11 @@ fn null_is_refused_naming_the_key() {
 fn a_body_naming_another_integration_is_refused() {
     let err = upsert_integration(FILE, "minio-share", &fields(json!({"name": "other"}))).unwrap_err();
     assert!(matches!(err, PersistError::NameMismatch { .. }), "{err}");
+    let err = upsert_integration(FILE, "minio-share", &fields(json!({"name": 5}))).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the body names \"5\" but the address names \"minio-share\"; leave `name` out or make them equal"
+    );
 }
 
 #[test]
@@ -232,6 +239,31 @@ fn removing_an_unknown_integration_is_not_found() {
     assert_eq!(err.to_string(), "no [[integration]] table is named \"nope\" in the config file");
 }
 
+#[test]
+fn a_file_with_crlf_line_endings_keeps_them() {
+    let file = "# lab\r\n\r\n[[integration]]\r\nname = \"a\"\r\ntype = \"s3\"\r\n";
+    let (text, _) = upsert_integration(file, "a", &fields(json!({"type": "s3", "port": 1}))).unwrap();
+    assert_eq!(text, format!("{file}port = 1\r\n"));
+    assert_eq!(remove_integration(&text, "a").unwrap(), "# lab\r\n");
+}
+
+#[test]
+fn an_array_written_one_element_a_line_stays_so() {
+    let file = "[[integration]]\nname = \"a\"\nbuckets = [\n  'x',  # first\n  \"y\",\n]\n";
+    let body = |buckets: serde_json::Value| fields(json!({ "buckets": buckets }));
+    let (text, _) = upsert_integration(file, "a", &body(json!(["x", "y", "z"]))).unwrap();
+    assert_eq!(text, file.replace("\"y\",\n", "\"y\",\n  \"z\",\n"));
+    let (text, _) = upsert_integration(file, "a", &body(json!(["x", "w"]))).unwrap();
+    assert_eq!(text, file.replace("\"y\"", "\"w\""));
+}
+
+#[test]
+fn keys_new_to_a_table_are_written_type_first() {
+    let file = "[[integration]]\nname = \"a\"\n";
+    let (text, _) = upsert_integration(file, "a", &fields(json!({"port": 1, "type": "s3"}))).unwrap();
+    assert_eq!(text, "[[integration]]\nname = \"a\"\ntype = \"s3\"\nport = 1\n");
+}
+
 fn config_in(dir: &Path, text: &str, mode: u32) -> PathBuf {
     let path = dir.join("mediagate.toml");
     std::fs::write(&path, text).unwrap();
@@ -267,7 +299,8 @@ async fn a_save_leaves_mode_0600_and_no_temporary_file() {
 async fn an_edit_that_fails_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = config_in(dir.path(), FILE, 0o644);
-    let err = ConfigFile::new(&path).update(|text| remove_integration(text, "nope").map(|t| (t, ()))).await.unwrap_err();
+    let err =
+        ConfigFile::new(&path).update(|text| remove_integration(text, "nope").map(|t| (t, ()))).await.unwrap_err();
     assert!(matches!(err, UpdateError::Edit(PersistError::NotFound(_))), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), FILE);
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
@@ -293,14 +326,47 @@ async fn a_failed_save_leaves_the_original_and_no_temporary_file() {
     assert_eq!(dir_names(dir.path()), ["mediagate.toml"]);
 }
 
+#[tokio::test]
+async fn a_save_that_fails_at_the_rename_leaves_no_temporary_file() {
+    // Works for root too: while the edit runs, the file is swapped for a non-empty directory,
+    // which rename(2) cannot replace, so the failure comes after the temporary file is written.
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_in(dir.path(), FILE, 0o644);
+    let swap = |text: &str| {
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), "").unwrap();
+        upsert_integration(text, "demo", &fields(json!({"type": "local"})))
+    };
+    let err = ConfigFile::new(&path).update(swap).await.unwrap_err();
+    assert!(matches!(&err, UpdateError::File(e) if e.step == Step::Rename), "{err}");
+    assert!(err.to_string().contains("renaming the temporary file over it failed: "), "{err}");
+    assert_eq!(dir_names(dir.path()), ["mediagate.toml"]);
+    assert_eq!(dir_names(&path), ["keep"]);
+}
+
 #[test]
 fn a_read_only_file_system_is_explained() {
     let io = io::Error::from(io::ErrorKind::ReadOnlyFilesystem);
-    let err = FileError::new(Path::new("/etc/mediagate/m.toml"), Path::new("/etc/mediagate/..data/m.toml"), Step::Create, io);
-    assert!(err.to_string().starts_with(
-        "the config file /etc/mediagate/m.toml (a link to /etc/mediagate/..data/m.toml) is on a read-only \
+    let err =
+        FileError::new(Path::new("/etc/mediagate/m.toml"), Path::new("/etc/mediagate/..data/m.toml"), Step::Create, io);
+    assert!(
+        err.to_string().starts_with(
+            "the config file /etc/mediagate/m.toml (a link to /etc/mediagate/..data/m.toml) is on a read-only \
          file system: integrations changed through the API cannot be saved; "
-    ), "{err}");
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_file_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gone.toml");
+    let err = ConfigFile::new(&path).update(add("demo")).await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.starts_with(&format!("the config file {} does not exist any more (", path.display())), "{message}");
+    assert!(message.contains("No such file or directory"), "the OS reason: {message}");
 }
 
 #[tokio::test]
@@ -346,11 +412,16 @@ fn scalar() -> impl Strategy<Value = Json> {
         "\\$\\{[A-Z_]{1,8}\\}".prop_map(Json::from),
         any::<i64>().prop_map(Json::from),
         any::<bool>().prop_map(Json::from),
+        any::<f64>().prop_filter("JSON has no NaN or infinity", |f| f.is_finite()).prop_map(Json::from),
     ]
 }
 
 fn body() -> impl Strategy<Value = Fields> {
-    let value = prop_oneof![scalar(), prop::collection::vec(scalar(), 0..4).prop_map(Json::from)];
+    let value = prop_oneof![
+        scalar(),
+        prop::collection::vec(scalar(), 0..4).prop_map(Json::from),
+        prop::collection::btree_map("[a-z]{1,6}", scalar(), 0..3).prop_map(|m| Json::Object(m.into_iter().collect())),
+    ];
     prop::collection::btree_map("[a-z_]{1,10}", value, 0..8).prop_map(|map| {
         let mut fields: Fields = map.into_iter().filter(|(k, _)| !is_identity(k)).collect();
         fields.insert("type".into(), json!("s3"));
