@@ -204,23 +204,41 @@ impl Cache {
         self.inner.store.run_pending_tasks().await;
     }
 
-    /// Drops every entry of this locator (`s3://bucket/key`), whatever the integration.
-    pub fn purge_locator(&self, locator: &str) {
+    /// Drops every entry of this locator (`s3://bucket/key`), whatever the
+    /// integration; returns how many objects were dropped.
+    pub fn purge_locator(&self, locator: &str) -> usize {
         let locator = locator.to_owned();
-        self.purge(move |o| *o.locator == *locator);
+        self.purge(move |o| *o.locator == *locator)
     }
 
-    /// Drops every entry whose locator starts with `prefix`.
-    pub fn purge_prefix(&self, prefix: &str) {
+    /// Drops every entry whose locator starts with `prefix`; returns how many objects were dropped.
+    pub fn purge_prefix(&self, prefix: &str) -> usize {
         let prefix = prefix.to_owned();
-        self.purge(move |o| o.locator.starts_with(&prefix));
+        self.purge(move |o| o.locator.starts_with(&prefix))
     }
 
-    fn purge(&self, matches: impl Fn(&ObjKey) -> bool + Send + Sync + 'static) {
+    /// Drops every entry of one build of an integration
+    /// ([`Integration::cache_id`]): its credentials were replaced or it was
+    /// deleted, so its bytes must never be served again.
+    pub fn purge_integration(&self, cache_id: &str) -> usize {
+        let cache_id = cache_id.to_owned();
+        self.purge(move |o| *o.integration == *cache_id)
+    }
+
+    /// The objects cached now (their metadata entries).
+    pub fn object_count(&self) -> usize {
+        self.inner.store.iter().filter(|(k, _)| matches!(**k, Key::Meta(_))).count()
+    }
+
+    /// Drops the entries of every object that `matches`; the objects counted
+    /// are those whose metadata was cached. Fills started before store nothing.
+    fn purge(&self, matches: impl Fn(&ObjKey) -> bool + Send + Sync + 'static) -> usize {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        let objects = self.inner.store.iter().filter(|(k, _)| matches!(**k, Key::Meta(_)) && matches(k.object())).count();
         if let Err(e) = self.inner.store.invalidate_entries_if(move |k, _| matches(k.object())) {
             tracing::error!(error = %e, "cache purge failed");
         }
+        objects
     }
 
     /// Reads an object (or its metadata, or one range of it) through the cache.

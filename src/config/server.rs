@@ -30,6 +30,9 @@ pub struct ServerConfig {
     /// `tls_cert` and `tls_key` (PEM files, both or neither): serve HTTPS
     /// with ALPN `h2` and `http/1.1` instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// `config_poll_interval`, default `2s`; `0s`: off. How often the config
+    /// file is checked for a change of its content (then re-read, as on `SIGHUP`).
+    pub config_poll_interval: Duration,
 }
 
 /// The certificate chain and private key of the HTTPS listener.
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             tls: None,
+            config_poll_interval: Duration::from_secs(2),
         }
     }
 }
@@ -68,6 +72,7 @@ pub fn server(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> ServerConfig {
         header_read_timeout: t.get(cx, "header_read_timeout", as_timeout).unwrap_or(d.header_read_timeout),
         shutdown_grace: t.get(cx, "shutdown_grace", as_duration).unwrap_or(d.shutdown_grace),
         tls: None,
+        config_poll_interval: t.get(cx, "config_poll_interval", as_duration).unwrap_or(d.config_poll_interval),
     };
     let cert = t.get(cx, "tls_cert", as_existing_file);
     let key = t.get(cx, "tls_key", as_existing_file);

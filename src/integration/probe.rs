@@ -219,8 +219,8 @@ pub async fn list(
         return Err(Problem::Refused { target, refusal });
     }
     let body = client.stream_body(resp.into_body());
-    let text = match http_body_util::Limited::new(body, LISTING_READ_LIMIT).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let text = match read_at_most(body, LISTING_READ_LIMIT).await {
+        Ok(text) => text,
         Err(e) => {
             let failure = Failure::Other(format!("the listing of {target} broke off: {e}"));
             return Err(Problem::Unreachable { host, failure });
@@ -228,6 +228,21 @@ pub async fn list(
     };
     let marker = marker.as_bytes();
     if text.windows(marker.len()).any(|w| w == marker) { Ok(()) } else { Err(Problem::NotStorage { target, host }) }
+}
+
+/// The first `limit` bytes of `body` (or all of it, when shorter). Read
+/// frame by frame rather than with `http_body_util::Limited`, whose boxed
+/// error conversion keeps the future from being provably `Send`.
+async fn read_at_most(mut body: crate::http::body::Body, limit: usize) -> Result<Vec<u8>, crate::http::body::BoxError> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(frame) = body.frame().await else { break };
+        if let Some(data) = frame?.data_ref() {
+            out.extend_from_slice(data);
+        }
+    }
+    out.truncate(limit);
+    Ok(out)
 }
 
 /// Removes every occurrence of each secret from a text the storage sent
