@@ -189,6 +189,11 @@ impl Cache {
         &self.inner.stats
     }
 
+    /// `[cache] max_bytes`: the budget of every slice byte.
+    pub fn max_bytes(&self) -> u64 {
+        self.inner.cfg.max_bytes
+    }
+
     /// The bytes the cache holds now, as its weigher counts them.
     pub fn weighted_size(&self) -> u64 {
         self.inner.store.weighted_size()
