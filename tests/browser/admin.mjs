@@ -14,6 +14,7 @@
 //     {"waitText": text, "in": selector}         wait until the element's visible text contains it
 //     {"waitNoText": text, "in": selector}       wait until it does not
 //     {"read": selector, "as": name}             record the element's visible text
+//     {"readValue": selector, "as": name}        record an input's current value
 //     {"readAttr": selector, "attr": a, "as": n} record an attribute
 //     {"screenshot": [paths]}                    a full-page PNG to each path
 //   ] }.
@@ -70,6 +71,7 @@ async function run(step) {
   } else if ('waitText' in step) await waitText(step.in ?? 'body', step.waitText, true);
   else if ('waitNoText' in step) await waitText(step.in ?? 'body', step.waitNoText, false);
   else if ('read' in step) reads[step.as] = await visibleText(step.read);
+  else if ('readValue' in step) reads[step.as] = await page.locator(step.readValue).first().inputValue({ timeout });
   else if ('readAttr' in step) reads[step.as] = await page.locator(step.readAttr).first().getAttribute(step.attr, { timeout });
   else if ('screenshot' in step) {
     const [first, ...more] = step.screenshot;
