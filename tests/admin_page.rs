@@ -99,6 +99,14 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         mg.stderr_text()
     );
 
+    // The page and its files are public and carry the strict CSP.
+    for path in ["/", "/assets/app.js", "/assets/app.css"] {
+        let r = common::get(&format!("{admin}{path}"), &[]);
+        assert_eq!(r.status, 200, "{path}: {}", r.describe());
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{path}: CSP {csp:?}");
+    }
+
     let steps = vec![
         // The token, asked once; a wrong one is refused with a clear message.
         wait_text("Admin token", "#login"),
@@ -249,4 +257,40 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{}", shot.display());
         eprintln!("admin page screenshot: {}", shot.display());
     }
+}
+
+/// The page's three files as committed.
+fn page_file(name: &str) -> String {
+    let path = root().join("src/admin/page").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere() {
+    let html = page_file("index.html");
+    let js = page_file("app.js");
+    let css = page_file("app.css");
+    // The CSP (script-src 'self'; style-src 'self') would refuse inline code.
+    let lower = html.to_lowercase();
+    assert!(!lower.contains("<style"), "an inline <style> in index.html");
+    assert!(!lower.contains(" style="), "a style attribute in index.html");
+    for (i, tag) in lower.match_indices("<script") {
+        let end = lower[i..].find('>').map(|e| i + e).expect("an unclosed <script");
+        assert!(lower[i..end].contains(" src="), "an inline <script> in index.html: {tag}...");
+        assert!(lower[end + 1..].starts_with("</script>"), "a <script src> with a body in index.html");
+    }
+    let handlers = ["onclick=", "onload=", "onsubmit=", "oninput=", "onchange=", "onerror="];
+    for handler in handlers {
+        assert!(!lower.contains(handler), "an inline {handler} handler in index.html");
+    }
+    // Nothing from another origin, no framework, no HTML built from strings.
+    for (name, text) in [("index.html", &html), ("app.js", &js), ("app.css", &css)] {
+        for far in ["http://", "https://", "//cdn", "@import"] {
+            assert!(!text.contains(far), "{name} refers to {far}...");
+        }
+    }
+    for risky in ["innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function", "document.write"] {
+        assert!(!js.contains(risky), "app.js uses {risky}");
+    }
+    assert!(!js.contains(".setAttribute('style'"), "app.js sets a style attribute (refused by the CSP)");
 }

@@ -320,7 +320,7 @@ function buildFields(typeName, values) {
     const helpId = `help-${key.name}`;
     const problemId = `problem-${key.name}`;
     const input = inputFor(key, id, `${helpId} ${problemId}`);
-    const help = [key.help ?? ''];
+    const help = [sentence(key.help)];
     if (key.kind === 'string-list') help.push('Separate several with commas.');
     if (key.default !== null && key.default !== undefined && key.kind !== 'boolean' && key.kind !== 'enum') {
       help.push(`Default: ${key.default}.`);
@@ -338,6 +338,12 @@ function buildFields(typeName, values) {
     box.append(field);
     fields.push(entry);
   }
+}
+
+/** `text` ending with a full stop, so that more sentences can follow. */
+function sentence(text) {
+  const t = String(text ?? '').trim();
+  return !t || /[.!?)]$/.test(t) ? t : `${t}.`;
 }
 
 /** Puts a value from an integration (or what was typed) into a field. */
@@ -440,7 +446,7 @@ function setMode(name) {
   nameInput.readOnly = !!name;
   $('help-name').textContent = name
     ? 'A saved integration keeps its name: to rename it, add a new one and delete this one.'
-    : 'A short name for this integration (letters, digits, - and _), used in the API, the logs and the metrics.';
+    : 'A short name for this integration (lower-case letters, digits and -), used in the API, the logs and the metrics.';
   $('editor-title').textContent = name ? `Edit integration “${name}”` : 'Add integration';
   $('test').hidden = !name;
   $('delete').hidden = !name;
