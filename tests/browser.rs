@@ -15,64 +15,20 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::browser::{Browser, browser, env_path, need, on_path, root};
 use common::{MediaGate, config, encode_component, toml_str};
 use serde_json::{Value, json};
 
 const KEY_ID: &str = "k1";
 const SECRET: &str = "browser-test-secret-0123456789";
 
-fn is_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// A tool the test needs: panics under `CI=true` when missing, else prints
-/// `skipped: ...` and returns `None`.
-fn need(value: Option<String>, what: &str) -> Option<String> {
-    match value {
-        Some(v) if !v.is_empty() => Some(v),
-        _ if is_ci() => panic!("{what} is missing: run the tests through scripts/test.sh (CI=true requires it)"),
-        _ => {
-            eprintln!("skipped: {what} is missing (run scripts/test.sh)");
-            None
-        }
-    }
-}
-
-fn env_path(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|p| !p.is_empty() && Path::new(p).exists())
-}
-
-fn on_path(tool: &str) -> Option<String> {
-    let ok = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-    ok.is_ok_and(|s| s.success()).then(|| tool.to_owned())
-}
-
-/// Chromium, playwright-core and node.
-struct Browser {
-    node: String,
-    chromium: String,
-    playwright: String,
-}
-
-fn browser() -> Option<Browser> {
-    let chromium = need(env_path("MEDIAGATE_TEST_CHROMIUM"), "MEDIAGATE_TEST_CHROMIUM (headless chromium)")?;
-    let playwright = need(env_path("MEDIAGATE_TEST_PLAYWRIGHT"), "MEDIAGATE_TEST_PLAYWRIGHT (playwright-core)")?;
-    let node = need(on_path("node"), "node")?;
-    Some(Browser { node, chromium, playwright })
-}
-
 fn ffprobe() -> Option<String> {
     need(env_path("MEDIAGATE_TEST_FFPROBE").or_else(|| on_path("ffprobe")), "MEDIAGATE_TEST_FFPROBE (ffprobe)")
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The demo integration over `examples/media` (bucket `demo`).
@@ -168,37 +124,7 @@ impl Drop for Site {
 
 /// Runs `tests/browser/drive.mjs` with `job`; returns its JSON report.
 fn drive(b: &Browser, job: Value) -> Value {
-    let started = Instant::now();
-    let mut child = Command::new(&b.node)
-        .arg(root().join("tests/browser/drive.mjs"))
-        .arg(job.to_string())
-        .env("MEDIAGATE_TEST_CHROMIUM", &b.chromium)
-        .env("MEDIAGATE_TEST_PLAYWRIGHT", &b.playwright)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running node");
-    let deadline = started + Duration::from_secs(120);
-    loop {
-        if child.try_wait().expect("waiting for node").is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the browser job did not finish within 120 s: {job}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("node output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the browser job failed ({}):\n{stderr}\n{stdout}\njob: {job}", out.status);
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("drive.mjs printed no JSON ({e}):\n{stdout}\n{stderr}"));
-    eprintln!("browser job done in {:.1} s", started.elapsed().as_secs_f64());
-    report
+    b.run("drive.mjs", &job, Duration::from_secs(120))
 }
 
 /// The requests the browser made to mediagate for `key`, as `(range, status, protocol)`.

@@ -18,6 +18,7 @@
 //! `CI=true`, where a missing peer is a failure.
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
+pub mod browser;
 pub mod relay;
 
 use std::io::{BufRead, BufReader, Read};

@@ -1,0 +1,296 @@
+//! The admin page (CONTRACT.md section 6, `GET /` on the admin listener) used
+//! as a person would, in headless Chromium driven by playwright-core
+//! (`tests/browser/admin.mjs`): enter the token, read the list, add an
+//! integration through the form built from `GET /api/types`, Save, Test
+//! connection, edit without retyping the secret, Delete, and purge the cache.
+//! The assertions are on the text the page shows.
+//!
+//! Needs the S3 peer (s3s-fs) and the browser tools that `scripts/test.sh`
+//! starts and sets; missing: skipped, or a failure under `CI=true`.
+//!
+//! Screenshots (for the README and the CI artifacts): `docs/screenshots/admin-list.png`
+//! and `docs/screenshots/admin-failing-test.png`, copied to `target/screenshots/`.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::browser::{browser, root};
+use common::{MediaGate, config, s3_peer, toml_str, unique_bucket};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "admin-page-test-token-0123456789";
+const WRONG_SECRET: &str = "not-the-secret-of-the-admin-page-test";
+const MARKER: &str = "********";
+
+/// A loopback port nobody listens on now.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+fn admin_section(port: u16) -> String {
+    format!("[admin]\nlisten = {}\ntoken = {}\n", toml_str(&format!("127.0.0.1:{port}")), toml_str(TOKEN))
+}
+
+// The steps of tests/browser/admin.mjs.
+fn fill(selector: &str, value: &str) -> Value {
+    json!({ "fill": selector, "value": value })
+}
+fn select(selector: &str, value: &str) -> Value {
+    json!({ "select": selector, "value": value })
+}
+fn press(button: &str, within: &str) -> Value {
+    json!({ "press": button, "in": within })
+}
+fn click_text(text: &str, within: &str) -> Value {
+    json!({ "clickText": text, "in": within })
+}
+fn wait_text(text: &str, within: &str) -> Value {
+    json!({ "waitText": text, "in": within })
+}
+fn wait_no_text(text: &str, within: &str) -> Value {
+    json!({ "waitNoText": text, "in": within })
+}
+fn read(selector: &str, name: &str) -> Value {
+    json!({ "read": selector, "as": name })
+}
+fn screenshot(name: &str) -> Value {
+    let paths: Vec<PathBuf> =
+        vec![root().join("docs/screenshots").join(name), root().join("target/screenshots").join(name)];
+    json!({ "screenshot": paths })
+}
+
+/// The form field of `key` (its `name` attribute is the config key).
+fn field(key: &str) -> String {
+    format!("#form [name=\"{key}\"]")
+}
+
+/// The text `name` the page showed (recorded by a `read` step).
+fn shown<'a>(report: &'a Value, name: &str) -> &'a str {
+    report["reads"][name].as_str().unwrap_or_else(|| panic!("no {name} in the report: {report:#}"))
+}
+
+/// The list's row of integration `name`: the line of text that starts with it.
+fn row<'a>(list: &'a str, name: &str) -> &'a str {
+    list.lines()
+        .find(|l| l.trim_start().starts_with(name))
+        .unwrap_or_else(|| panic!("no row for {name:?} in the list:\n{list}"))
+}
+
+#[test]
+fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
+    let Some(s3) = s3_peer() else { return };
+    let Some(b) = browser() else { return };
+    let broken_bucket = unique_bucket("admin-page-broken");
+    let gallery_bucket = unique_bucket("admin-page-gallery");
+    s3.seed(&broken_bucket, &[("hello.txt", b"hello from the broken one")]);
+    s3.seed(&gallery_bucket, &[("hello.txt", b"hello from the gallery")]);
+
+    let port = free_port();
+    let broken = s3.integration_at("broken", &s3.host, s3.port, &[&broken_bucket], WRONG_SECRET, "");
+    let mg = MediaGate::start(&config(&[&admin_section(port), &broken]));
+    let admin = format!("http://127.0.0.1:{port}");
+    assert!(
+        common::wait_until(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "the admin listener on {admin} did not come up:\n{}",
+        mg.stderr_text()
+    );
+
+    // The page and its files are public and carry the strict CSP.
+    for path in ["/", "/assets/app.js", "/assets/app.css"] {
+        let r = common::get(&format!("{admin}{path}"), &[]);
+        assert_eq!(r.status, 200, "{path}: {}", r.describe());
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{path}: CSP {csp:?}");
+    }
+
+    let steps = vec![
+        // The token, asked once; a wrong one is refused with a clear message.
+        wait_text("Admin token", "#login"),
+        fill("#token", "not-the-token"),
+        press("Sign in", "#login"),
+        wait_text("not accepted", "#login"),
+        read("#login", "refused"),
+        fill("#token", TOKEN),
+        press("Sign in", "#login"),
+        wait_text("broken", "#list"),
+        read("#list", "list_at_start"),
+        read("#figures", "cache"),
+        // Add an integration through the form, with the right keys.
+        press("Add integration", "#integrations"),
+        select(&field("type"), "s3"),
+        fill(&field("name"), "gallery"),
+        fill(&field("endpoint"), &s3.host),
+        fill(&field("port"), &s3.port.to_string()),
+        select(&field("tls"), if s3.tls { "true" } else { "false" }),
+        fill(&field("region"), &s3.region),
+        select(&field("addressing"), "path"),
+        fill(&field("access_key_id"), &s3.access_key),
+        fill(&field("secret_access_key"), &s3.secret_key),
+        fill(&field("buckets"), &gallery_bucket),
+        press("Save", "#editor"),
+        wait_text("Created", "#result"),
+        read("#result", "created"),
+        json!({ "readValue": field("secret_access_key"), "as": "secret_after_save" }),
+        json!({ "readAttr": field("secret_access_key"), "attr": "placeholder", "as": "secret_placeholder" }),
+        press("Test connection", "#editor"),
+        wait_text("Connection test passed", "#result"),
+        read("#result", "gallery_test"),
+        press("Close", "#editor"),
+        wait_text("gallery", "#list"),
+        // The failing one, tested on demand.
+        click_text("broken", "#list"),
+        press("Test connection", "#editor"),
+        wait_text("Connection test failed", "#result"),
+        read("#result", "broken_test"),
+        wait_text("failing", "#list"),
+        read("#list", "list"),
+        press("Close", "#editor"),
+        screenshot("admin-list.png"),
+        click_text("broken", "#list"),
+        press("Test connection", "#editor"),
+        wait_text("Connection test failed", "#result"),
+        screenshot("admin-failing-test.png"),
+        // Saved again without retyping the secret: the marker keeps the stored (wrong) one.
+        press("Save", "#editor"),
+        wait_text("Saved", "#result"),
+        read("#result", "resaved"),
+        // Fixed by typing the right secret.
+        fill(&field("secret_access_key"), &s3.secret_key),
+        press("Save", "#editor"),
+        wait_text("Connection test passed", "#result"),
+        read("#result", "fixed"),
+        wait_no_text("failing", "#list tbody"),
+        read("#list", "list_fixed"),
+        // Delete one (the page asks first).
+        click_text("gallery", "#list"),
+        press("Delete", "#editor"),
+        wait_text("Deleted", "#list-status"),
+        wait_no_text("gallery", "#list tbody"),
+        read("#list", "list_after_delete"),
+        read("#list-status", "deleted"),
+        // Purge from the cache.
+        json!({ "clickText": "Every locator starting with", "in": "#purge" }),
+        fill("#purge-value", &format!("s3://{broken_bucket}/")),
+        press("Purge", "#purge"),
+        wait_text("Purged", "#purge-status"),
+        read("#purge-status", "purged"),
+    ];
+    let failure = root().join("target/screenshots/admin-failure.png");
+    let job = json!({ "url": format!("{admin}/"), "steps": steps, "failureScreenshot": failure });
+    let report = b.run("admin.mjs", &job, Duration::from_secs(240));
+    for name in [
+        "refused",
+        "list_at_start",
+        "cache",
+        "created",
+        "gallery_test",
+        "broken_test",
+        "list",
+        "resaved",
+        "fixed",
+        "list_after_delete",
+        "deleted",
+        "purged",
+    ] {
+        eprintln!("--- {name}:\n{}", shown(&report, name));
+    }
+
+    // No script error, nothing the Content-Security-Policy refused.
+    let console = report["console"].as_array().expect("console lines");
+    for line in console.iter().filter_map(Value::as_str) {
+        assert!(!line.starts_with("pageerror"), "the page threw: {line}");
+        assert!(!line.contains("Content Security Policy"), "the CSP refused something: {line}");
+    }
+
+    assert!(shown(&report, "refused").contains("not accepted"), "{report:#}");
+    let start = row(shown(&report, "list_at_start"), "broken");
+    assert!(start.contains("s3") && start.contains(&broken_bucket), "{start}");
+    let cache = shown(&report, "cache");
+    for figure in ["STORED", "ENTRIES", "HIT RATIO", "HITS", "MISSES", "EVICTIONS"] {
+        assert!(cache.to_uppercase().contains(figure), "no {figure} in the cache figures: {cache}");
+    }
+
+    // Saved with the right keys: ok, and the secret is write-only from then on.
+    let created = shown(&report, "created");
+    assert!(created.contains("Status: ✓ ok") && created.contains("Connection test passed"), "{created}");
+    assert_eq!(shown(&report, "secret_after_save"), "", "the secret came back into the form");
+    assert!(shown(&report, "secret_placeholder").contains(MARKER), "{report:#}");
+    assert!(shown(&report, "gallery_test").contains("Connection test passed"), "{report:#}");
+
+    // The wrong secret: failing, with the storage's own code.
+    let broken_test = shown(&report, "broken_test");
+    assert!(broken_test.contains("Connection test failed: SignatureDoesNotMatch"), "{broken_test}");
+    let list = shown(&report, "list");
+    let broken_row = row(list, "broken");
+    assert!(broken_row.contains("failing"), "{list}");
+    assert!(list.contains("SignatureDoesNotMatch"), "{list}");
+    assert!(row(list, "gallery").contains("ok"), "{list}");
+    assert!(list.contains(&format!("buckets: {gallery_bucket}")), "{list}");
+
+    // The marker kept the stored secret (still the wrong one, not missing).
+    let resaved = shown(&report, "resaved");
+    assert!(resaved.contains("failing") && resaved.contains("SignatureDoesNotMatch"), "{resaved}");
+    assert!(!resaved.contains("incomplete"), "{resaved}");
+    let fixed = shown(&report, "fixed");
+    assert!(fixed.contains("Status: ✓ ok"), "{fixed}");
+    assert!(row(shown(&report, "list_fixed"), "broken").contains("ok"), "{report:#}");
+    // ... and media flows through it with no restart.
+    let media = common::get(&mg.path_url("s3", &broken_bucket, "hello.txt"), &[]);
+    assert_eq!(media.status, 200, "{}", media.describe());
+    assert_eq!(&media.body[..], b"hello from the broken one");
+
+    // Deleted after a confirmation.
+    let dialogs = report["dialogs"].as_array().expect("dialogs");
+    assert!(dialogs.iter().any(|d| d.as_str().is_some_and(|d| d.starts_with("confirm") && d.contains("gallery"))));
+    let after = shown(&report, "list_after_delete");
+    assert!(!after.contains("gallery") && after.contains("broken"), "{after}");
+    assert!(shown(&report, "deleted").contains("Deleted the integration “gallery”"), "{report:#}");
+    assert!(shown(&report, "purged").starts_with("Purged "), "{report:#}");
+
+    for name in ["admin-list.png", "admin-failing-test.png"] {
+        let shot = root().join("docs/screenshots").join(name);
+        let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{}", shot.display());
+        eprintln!("admin page screenshot: {}", shot.display());
+    }
+}
+
+/// The page's three files as committed.
+fn page_file(name: &str) -> String {
+    let path = root().join("src/admin/page").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere() {
+    let html = page_file("index.html");
+    let js = page_file("app.js");
+    let css = page_file("app.css");
+    // The CSP (script-src 'self'; style-src 'self') would refuse inline code.
+    let lower = html.to_lowercase();
+    assert!(!lower.contains("<style"), "an inline <style> in index.html");
+    assert!(!lower.contains(" style="), "a style attribute in index.html");
+    for (i, tag) in lower.match_indices("<script") {
+        let end = lower[i..].find('>').map(|e| i + e).expect("an unclosed <script");
+        assert!(lower[i..end].contains(" src="), "an inline <script> in index.html: {tag}...");
+        assert!(lower[end + 1..].starts_with("</script>"), "a <script src> with a body in index.html");
+    }
+    let handlers = ["onclick=", "onload=", "onsubmit=", "oninput=", "onchange=", "onerror="];
+    for handler in handlers {
+        assert!(!lower.contains(handler), "an inline {handler} handler in index.html");
+    }
+    // Nothing from another origin, no framework, no HTML built from strings.
+    for (name, text) in [("index.html", &html), ("app.js", &js), ("app.css", &css)] {
+        for far in ["http://", "https://", "//cdn", "@import"] {
+            assert!(!text.contains(far), "{name} refers to {far}...");
+        }
+    }
+    for risky in ["innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function", "document.write"] {
+        assert!(!js.contains(risky), "app.js uses {risky}");
+    }
+    assert!(!js.contains(".setAttribute('style'"), "app.js sets a style attribute (refused by the CSP)");
+}
