@@ -19,6 +19,7 @@ pub mod http;
 pub mod integration;
 pub mod locator;
 pub mod logging;
+pub mod metrics;
 pub mod proxy;
 pub mod secret;
 pub mod server;
