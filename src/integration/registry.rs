@@ -21,6 +21,7 @@ use crate::integration::local::LocalBackend;
 use crate::integration::s3::S3Backend;
 use crate::integration::{Backend, Integration};
 use crate::locator::{Locator, Scheme};
+use crate::metrics::Metrics;
 
 /// The scheme, account (Azure only) and bucket an integration is scoped to.
 type ScopeKey = (Scheme, Option<String>, String);
@@ -37,10 +38,15 @@ pub struct Registry {
 impl Registry {
     /// Builds every integration of `config`, reporting every failure at once.
     pub fn build(config: &Config) -> Result<Registry, ConfigErrors> {
+        Self::build_with_metrics(config, &Metrics::disabled())
+    }
+
+    /// [`Self::build`], the storage clients recording into `metrics`.
+    pub fn build_with_metrics(config: &Config, metrics: &Metrics) -> Result<Registry, ConfigErrors> {
         let mut registry = Registry { integrations: Vec::new(), scoped: HashMap::new(), defaults: HashMap::new() };
         let mut problems = Vec::new();
         for cfg in &config.integrations {
-            match build_integration(cfg, config) {
+            match build_integration(cfg, config, metrics) {
                 Ok(integration) => registry.add(cfg, integration),
                 Err(e) => problems.push(format!("{}: integration \"{}\": {e}", config.source.display(), cfg.name)),
             }
@@ -102,10 +108,12 @@ fn scope_of(cfg: &IntegrationConfig) -> (Scheme, Option<String>, Vec<String>) {
     }
 }
 
-fn build_integration(cfg: &IntegrationConfig, config: &Config) -> Result<Integration, String> {
+fn build_integration(cfg: &IntegrationConfig, config: &Config, metrics: &Metrics) -> Result<Integration, String> {
     let backend = match &cfg.kind {
-        IntegrationKind::S3(s3) => Backend::S3(S3Backend::new(&cfg.name, s3, &config.upstream)?),
-        IntegrationKind::Azure(az) => Backend::Azure(AzureBackend::new(&cfg.name, az, &config.upstream)?),
+        IntegrationKind::S3(s3) => Backend::S3(S3Backend::new(&cfg.name, s3, &config.upstream)?.with_metrics(metrics)),
+        IntegrationKind::Azure(az) => {
+            Backend::Azure(AzureBackend::new(&cfg.name, az, &config.upstream)?.with_metrics(metrics))
+        }
         IntegrationKind::Local(local) => Backend::Local(LocalBackend::new(&cfg.name, local)?),
     };
     let cache_control =
