@@ -877,6 +877,7 @@ fn example_env(name: &str) -> Option<String> {
         "AZURITE_ACCOUNT_KEY" => "a2V5",
         "AZURE_MEDIA_SAS" => "sv=2022-11-02&sig=abc",
         "MEDIAGATE_URL_KEY" => "an-example-url-signing-key",
+        "MEDIAGATE_ADMIN_TOKEN" => "an-example-admin-token",
         _ => "fake-value",
     };
     Some(value.to_string())
@@ -893,6 +894,9 @@ fn the_example_config_parses_with_its_variables_set() {
     assert_eq!(config.auth.mode, AuthMode::SignedUrl);
     assert_eq!(config.auth.keys[0].id, "k1");
     assert_eq!(config.cors.allowed_origins, ["https://app.example.com"]);
+    let admin = config.admin.expect("the example documents [admin]");
+    assert_eq!(admin.listen.to_string(), "127.0.0.1:9091");
+    assert!(admin.token.is_some());
 }
 
 #[test]
@@ -901,7 +905,7 @@ fn the_example_config_reads_every_secret_from_the_environment() {
     let text = std::fs::read_to_string(&path).unwrap();
     let err = parse(&text, &path, &|_| None).expect_err("variables are unset");
     let missing = err.problems.iter().filter(|p| p.contains("is not set")).count();
-    assert_eq!(missing, 6, "{err}");
+    assert_eq!(missing, 7, "{err}");
 }
 
 #[test]
