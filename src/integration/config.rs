@@ -268,3 +268,92 @@ fn raw_value(v: &DeValue<'_>) -> Value {
         DeValue::Table(t) => Value::Object(raw_table(t)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::schema::ValueKind;
+
+    /// A value of `kind` that the reader accepts for `key`.
+    fn sample(key: &KeyDef) -> String {
+        match (key.name, key.kind) {
+            ("storage_url", _) => "\"https://acct.blob.core.windows.net/media\"".into(),
+            ("account_key", _) => "\"a2V5\"".into(),
+            ("sas_token", _) => "\"sv=1&sig=x\"".into(),
+            ("ca_file", _) => format!("{:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")),
+            ("endpoint", _) => "\"storage.example\"".into(),
+            ("region", _) => "\"eu-west-1\"".into(),
+            (_, ValueKind::Integer) => "9000".into(),
+            (_, ValueKind::Boolean) => "true".into(),
+            (_, ValueKind::StringList) => "[\"media\"]".into(),
+            (_, ValueKind::Enum(values)) => format!("{:?}", values[0]),
+            (_, ValueKind::String) => "\"value\"".into(),
+        }
+    }
+
+    /// The problems of one `[[integration]]` of `type_name` with `keys`.
+    fn problems(type_name: &str, keys: &[(&str, String)]) -> Vec<String> {
+        let mut text = format!("[[integration]]\nname = \"t\"\ntype = \"{type_name}\"\n");
+        for (k, v) in keys {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+        crate::config::parse(&text, Path::new("t.toml"), &|_| Some("x".into()))
+            .err()
+            .map_or_else(Vec::new, |e| e.problems)
+    }
+
+    #[test]
+    fn every_key_of_a_type_definition_is_read_by_the_reader_of_that_type() {
+        for t in TYPES {
+            for key in t.keys.iter().chain(COMMON_KEYS) {
+                let unknown: Vec<String> = problems(t.name, &[(key.name, sample(key))])
+                    .into_iter()
+                    .filter(|p| p.contains("unknown key"))
+                    .collect();
+                assert!(unknown.is_empty(), "{}.{} is defined but not read: {unknown:?}", t.name, key.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_the_reader_of_a_type_knows_is_in_its_definition_or_announced_for_later() {
+        let later = [
+            "role_arn",
+            "web_identity_token_file",
+            "sts_endpoint",
+            "tenant_id",
+            "client_id",
+            "client_secret",
+            "authority_host",
+            "credential",
+        ];
+        for t in TYPES {
+            let all = problems(t.name, &[("zzzzzzzzzzzzzzzzzzzz", "1".into())]);
+            let message = all.iter().find(|p| p.contains("unknown key")).expect("an unknown key is reported");
+            let known = message.rsplit("known keys: ").next().unwrap_or_default();
+            for key in known.split(", ") {
+                let defined =
+                    ["name", "type"].contains(&key) || t.keys.iter().chain(COMMON_KEYS).any(|k| k.name == key);
+                assert!(
+                    defined || later.contains(&key),
+                    "{}: the reader knows {key:?}, the definition does not",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked_unless_written_as_a_reference() {
+        let raw: Map<String, Value> = serde_json::from_str(
+            r#"{"name": "s", "type": "s3", "access_key_id": "AK", "secret_access_key": "plain", "session_token": "${TOKEN}"}"#,
+        )
+        .expect("json");
+        let shown = redact(&raw, "s3");
+        assert_eq!(shown["secret_access_key"], SECRET_MARKER);
+        assert_eq!(shown["session_token"], "${TOKEN}");
+        assert_eq!(shown["access_key_id"], "AK", "an access key id is no secret");
+    }
+}
