@@ -163,7 +163,17 @@ impl Live {
     pub async fn put(&self, name: &str, body: Map<String, Value>) -> Result<Saved> {
         check_name(name)
             .map_err(|m| bad_config("the integration name in the URL is not valid", vec![key("name", m)]))?;
-        let guard = self.inner.ops.lock().await;
+        let (live, owned) = (self.clone(), name.to_owned());
+        let created = finish(tokio::spawn(async move { live.save(&owned, body).await })).await?;
+        let test = self.test_if_complete(name).await;
+        let mut listed = self.get(name)?;
+        listed.test = test;
+        Ok(Saved { created, listed })
+    }
+
+    /// Validates and saves one integration, swaps it in; `true` when created.
+    async fn save(&self, name: &str, body: Map<String, Value>) -> Result<bool> {
+        let _guard = self.inner.ops.lock().await;
         let current = self.inner.registry.load_full();
         let previous = current.configs().iter().find(|c| c.name == name);
         let fields = in_definition_order(keep_stored_secrets(body, previous)?);
@@ -177,15 +187,16 @@ impl Live {
             .map_err(|e| bad_config("the integration cannot be built; nothing was saved", messages(e)))?;
         let created = self.write(&current, |text| persist::upsert_integration(text, name, &fields)).await?;
         lock(&self.inner.tests).remove(name);
-        drop(guard);
-        let test = self.test_if_complete(name).await;
-        let mut listed = self.get(name)?;
-        listed.test = test;
-        Ok(Saved { created, listed })
+        Ok(created)
     }
 
     /// Removes integration `name` from the file and the registry.
     pub async fn delete(&self, name: &str) -> Result<()> {
+        let (live, owned) = (self.clone(), name.to_owned());
+        finish(tokio::spawn(async move { live.remove(&owned).await })).await
+    }
+
+    async fn remove(&self, name: &str) -> Result<()> {
         let _guard = self.inner.ops.lock().await;
         let current = self.inner.registry.load_full();
         if !current.configs().iter().any(|c| c.name == name) {
@@ -311,6 +322,12 @@ impl Live {
             }
         }
     }
+}
+
+/// Awaits a change run in a task of its own: once it started, a change is
+/// saved and swapped in even if the client that asked for it goes away.
+async fn finish<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    task.await.map_err(|e| Error::internal(format!("the change did not finish: {e}")))?
 }
 
 /// The body with every secret sent as the marker replaced by the stored
