@@ -615,6 +615,12 @@ async function loadCache() {
     return;
   }
   const c = answer.json;
+  $('purge').hidden = c.enabled === false;
+  if (c.enabled === false) {
+    $('figures').replaceChildren(el('div', { class: 'figure wide' }, el('dt', { text: 'Cache' }),
+      el('dd', { text: 'Off: this mediagate has no [cache] section, so every request goes to the storage.' })));
+    return;
+  }
   const lookups = (c.hits ?? 0) + (c.misses ?? 0);
   const ratio = typeof c.hit_ratio === 'number' ? c.hit_ratio : lookups ? c.hits / lookups : null;
   const fill = c.max_bytes ? c.bytes / c.max_bytes : 0;
