@@ -9,6 +9,7 @@
 //! [`error::Error`], turned into a response in exactly one place.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cache;
