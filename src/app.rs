@@ -5,41 +5,34 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::admin::{self, Admin};
 use crate::auth::Auth;
-use crate::config::{self, AuthMode, Config};
+use crate::config::{self, AdminConfig, AuthMode, Config};
+use crate::control::live::{Env, Live};
+use crate::control::reload;
 use crate::http::cors::Cors;
 use crate::integration::Registry;
+use crate::integration::registry::SharedRegistry;
 use crate::locator::Locator;
+use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::server;
 
 /// Exit code for a configuration that does not load.
 const EXIT_CONFIG: u8 = 2;
 
-/// `mediagate serve`: load, build, listen, drain on SIGTERM / SIGINT.
+/// `mediagate serve`: load, build, listen (media, and admin when
+/// configured), reload on SIGHUP and file changes, drain on SIGTERM / SIGINT.
 pub async fn serve(path: &Path) -> ExitCode {
-    let Some((config, registry)) = load(path) else { return ExitCode::from(EXIT_CONFIG) };
-    if config.auth.mode == AuthMode::None && !config.server.listen.ip().is_loopback() {
-        tracing::warn!(
-            listen = %config.server.listen,
-            "auth mode is none and the listener is reachable beyond loopback: anyone who can reach it can read the configured buckets"
-        );
-    }
-    let tls = match &config.server.tls {
-        None => None,
-        Some(files) => match crate::tls::CertStore::load(files).and_then(|store| {
-            let cfg = crate::tls::server_config(store.clone())?;
-            Ok((store, cfg))
-        }) {
-            Ok((store, cfg)) => {
-                tokio::spawn(crate::tls::watch(store));
-                Some(cfg)
-            }
-            Err(e) => {
-                report(&[format!("{}: [server] {e}", path.display())]);
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        },
+    let metrics = Metrics::new();
+    let Some((config, registry)) = load(path, &metrics) else { return ExitCode::from(EXIT_CONFIG) };
+    warn_about_exposure(&config);
+    let tls = match media_tls(&config) {
+        Ok(tls) => tls,
+        Err(problem) => {
+            report(&[problem]);
+            return ExitCode::from(EXIT_CONFIG);
+        }
     };
     let listener = match server::bind(&config.server).await {
         Ok(l) => l,
@@ -48,19 +41,73 @@ pub async fn serve(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(integrations = registry.all().len(), config = %path.display(), "mediagate started");
-    let proxy = Proxy::new(Arc::new(arc_swap::ArcSwap::from_pointee(registry)))
+    let registry: SharedRegistry = Arc::new(arc_swap::ArcSwap::from_pointee(registry));
+    let cache = config.cache.enabled.then(|| crate::cache::Cache::new(&config.cache));
+    let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
+    let live = Live::new(&config, registry.clone(), cache.clone(), metrics.clone(), env);
+    if let Some(admin) = &config.admin
+        && let Err(code) = start_admin(admin, live.clone(), metrics.clone()).await
+    {
+        return code;
+    }
+    let reloads = metrics.clone();
+    tokio::spawn(reload::watch(live.clone(), config.server.config_poll_interval, move |o| reloads.config_reload(o)));
+    tokio::spawn(async move { live.test_untested().await });
+    tracing::info!(integrations = registry.load().configs().len(), config = %path.display(), "mediagate started");
+    let proxy = Proxy::new(registry)
         .with_auth(Auth::from_config(&config.auth))
         .with_cors(Cors::from_config(&config.cors))
-        .with_cache(config.cache.enabled.then(|| crate::cache::Cache::new(&config.cache)));
+        .with_cache(cache)
+        .with_metrics(metrics);
     server::serve(listener, proxy, &config.server, tls, shutdown_signal()).await;
     ExitCode::SUCCESS
+}
+
+fn warn_about_exposure(config: &Config) {
+    if config.auth.mode == AuthMode::None && !config.server.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.server.listen,
+            "auth mode is none and the listener is reachable beyond loopback: anyone who can reach it can read the configured buckets"
+        );
+    }
+    for cfg in &config.integrations {
+        for p in cfg.missing() {
+            tracing::warn!(integration = %cfg.name, key = %p.key, "integration is incomplete and serves nothing: {}", p.message);
+        }
+    }
+}
+
+/// The media listener's TLS config, watched for certificate changes.
+fn media_tls(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    let Some(files) = &config.server.tls else { return Ok(None) };
+    let store = crate::tls::CertStore::load(files).map_err(|e| format!("{}: [server] {e}", config.source.display()))?;
+    let cfg =
+        crate::tls::server_config(store.clone()).map_err(|e| format!("{}: [server] {e}", config.source.display()))?;
+    tokio::spawn(crate::tls::watch(store));
+    Ok(Some(cfg))
+}
+
+/// Binds and serves the admin listener (CONTRACT.md section 6).
+async fn start_admin(cfg: &AdminConfig, live: Live, metrics: Metrics) -> Result<(), ExitCode> {
+    let listener = match admin::bind(cfg).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listen = %cfg.listen, error = %e, "cannot listen for the admin API");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    if cfg.token.is_none() {
+        tracing::warn!(listen = %cfg.listen, "the admin API has no token: any local process can change integrations; set [admin] token");
+    }
+    tracing::info!(listen = %cfg.listen, "admin API listening");
+    tokio::spawn(admin::serve(listener, Admin::new(cfg, live, metrics), std::future::pending()));
+    Ok(())
 }
 
 /// `mediagate check`: validate, then connection-test every integration;
 /// one line per integration on standard output, non-zero exit on any failure.
 pub async fn check(path: &Path) -> ExitCode {
-    let Some((config, registry)) = load(path) else { return ExitCode::from(EXIT_CONFIG) };
+    let Some((config, registry)) = load(path, &Metrics::disabled()) else { return ExitCode::from(EXIT_CONFIG) };
     if let Some(files) = &config.server.tls {
         match crate::tls::CertStore::load(files) {
             Ok(_) => println!("ok   tls: {} and {} load and match", files.cert.display(), files.key.display()),
@@ -77,6 +124,11 @@ pub async fn check(path: &Path) -> ExitCode {
         failed |= !test.ok;
         let verdict = if test.ok { "ok  " } else { "FAIL" };
         println!("{verdict} {} ({}): {}: {}", integration.name, integration.kind_name(), test.code, test.message);
+    }
+    for cfg in config.integrations.iter().filter(|c| !c.missing().is_empty()) {
+        failed = true;
+        let lacks: Vec<String> = cfg.missing().iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
+        println!("FAIL {} ({}): incomplete: {}", cfg.name, cfg.type_name, lacks.join("; "));
     }
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
@@ -158,7 +210,7 @@ pub async fn healthcheck(url: &str) -> ExitCode {
 }
 
 /// Loads the config and builds the integrations, printing every problem.
-fn load(path: &Path) -> Option<(Config, Registry)> {
+fn load(path: &Path, metrics: &Metrics) -> Option<(Config, Registry)> {
     let config = match config::load(path) {
         Ok(c) => c,
         Err(errors) => {
@@ -166,7 +218,7 @@ fn load(path: &Path) -> Option<(Config, Registry)> {
             return None;
         }
     };
-    match Registry::build(&config.integrations, &config.upstream, &config.source) {
+    match Registry::rebuild(None, &config.integrations, &config.upstream, &config.source, metrics) {
         Ok(registry) => Some((config, registry)),
         Err(errors) => {
             report(&errors.problems);

@@ -213,8 +213,11 @@ impl Error {
             "error": { "code": self.kind.code(), "message": self.message }
         });
         if !self.problems.is_empty() {
-            let problems: Vec<_> =
-                self.problems.iter().map(|(key, message)| serde_json::json!({"key": key, "message": message})).collect();
+            let problems: Vec<_> = self
+                .problems
+                .iter()
+                .map(|(key, message)| serde_json::json!({"key": key, "message": message}))
+                .collect();
             json["problems"] = serde_json::Value::from(problems);
         }
         let mut text = json.to_string();

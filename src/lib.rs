@@ -22,6 +22,7 @@ pub mod http;
 pub mod integration;
 pub mod locator;
 pub mod logging;
+pub mod metrics;
 pub mod proxy;
 pub mod schema;
 pub mod secret;

@@ -14,6 +14,7 @@ use http::Method;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use crate::http::body::{Body, BoxError};
+use crate::metrics::RequestMetrics;
 
 /// How log lines are written to standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -152,8 +153,8 @@ impl RequestLog {
         }
     }
 
-    fn emit(&self, bytes: u64, outcome: &str) {
-        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+    fn emit(&self, bytes: u64, outcome: &str, elapsed: Duration) {
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
         let integration = self.integration.as_deref().unwrap_or("-");
         // Display, not Debug (no escaping), and absent fields left out: this
         // line is written once per request.
@@ -184,8 +185,9 @@ impl RequestLog {
     }
 }
 
-/// A response body that counts what it sends and writes the access-log
-/// line when it ends: `complete`, `aborted` (the body failed, so the
+/// A response body that counts what it sends and, when it ends, writes the
+/// access-log line and records the response's metrics (the same status,
+/// bytes and duration): `complete`, `aborted` (the body failed, so the
 /// connection was cut) or `client gone` (dropped before the end).
 pub struct LoggedBody {
     inner: Body,
@@ -194,16 +196,25 @@ pub struct LoggedBody {
     /// The `Content-Length` announced: hyper may stop polling once it is
     /// sent, so reaching it counts as complete.
     expected: Option<u64>,
+    metrics: RequestMetrics,
 }
 
 impl LoggedBody {
     pub fn new(inner: Body, log: RequestLog, expected: Option<u64>) -> Self {
-        LoggedBody { inner, log: Some(log), bytes: 0, expected }
+        LoggedBody { inner, log: Some(log), bytes: 0, expected, metrics: RequestMetrics::default() }
+    }
+
+    /// Records the response in `metrics` too when it ends.
+    pub fn with_metrics(mut self, metrics: RequestMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn finish(&mut self, outcome: &str) {
         if let Some(log) = self.log.take() {
-            log.emit(self.bytes, outcome);
+            let elapsed = log.started.elapsed();
+            self.metrics.record(log.status, self.bytes, elapsed);
+            log.emit(self.bytes, outcome, elapsed);
         }
     }
 }

@@ -34,6 +34,7 @@ use crate::integration::registry::SharedRegistry;
 use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse, Part};
 use crate::locator::Locator;
 use crate::logging::{LoggedBody, RequestLog};
+use crate::metrics::Metrics;
 
 /// `Cache-Status` when the cache is off (RFC 9211 section 2.2).
 const CACHE_BYPASS: &str = "mediagate; fwd=bypass";
@@ -46,12 +47,31 @@ pub struct Proxy {
     auth: Arc<Auth>,
     cors: Arc<Cors>,
     cache: Option<Cache>,
+    metrics: Metrics,
 }
 
 impl Proxy {
-    /// A proxy over `registry` with no client authentication and no CORS.
+    /// A proxy over `registry` with no client authentication, no CORS and
+    /// no metrics.
     pub fn new(registry: SharedRegistry) -> Self {
-        Proxy { registry, auth: Arc::new(Auth::none()), cors: Arc::new(Cors::disabled()), cache: None }
+        Proxy {
+            registry,
+            auth: Arc::new(Auth::none()),
+            cors: Arc::new(Cors::disabled()),
+            cache: None,
+            metrics: Metrics::disabled(),
+        }
+    }
+
+    /// Records every response in `metrics` (default: [`Metrics::disabled`]).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics responses are recorded in (the listener counts its connections there too).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Serves media through `cache` (`None`: straight from the storage).
@@ -93,7 +113,8 @@ impl Proxy {
         } else {
             resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok())
         };
-        resp.map(|b| LoggedBody::new(b, log, expected))
+        let metrics = self.metrics.request(log.integration.as_deref());
+        resp.map(|b| LoggedBody::new(b, log, expected).with_metrics(metrics))
     }
 
     async fn route(&self, parts: &Parts, log: &mut RequestLog) -> Result<Response<Body>> {
@@ -416,6 +437,58 @@ fn cap_to_expiry(query: Option<&str>, h: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sends `path` through `proxy` and reads the whole body.
+    async fn get(proxy: &Proxy, path: &str) -> (StatusCode, usize) {
+        let req = Request::get(path).header(header::HOST, "localhost").body(()).expect("request");
+        let resp = proxy.handle(req).await;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, body.len())
+    }
+
+    #[tokio::test]
+    async fn each_response_is_recorded_when_its_body_ends_with_its_integration_or_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("b")).expect("bucket");
+        std::fs::write(dir.path().join("b").join("a.bin"), vec![7u8; 1000]).expect("file");
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[[integration]]\nname = \"disk\"\ntype = \"local\"\nroot = \"{}\"\n",
+            dir.path().display()
+        );
+        let config = crate::config::parse(&text, std::path::Path::new("t.toml"), &|_| None).expect("config");
+        let metrics = Metrics::new();
+        let registry = crate::integration::Registry::rebuild(
+            None,
+            &config.integrations,
+            &config.upstream,
+            &config.source,
+            &metrics,
+        )
+        .expect("registry");
+        let proxy = Proxy::new(Arc::new(arc_swap::ArcSwap::from_pointee(registry))).with_metrics(metrics.clone());
+
+        assert_eq!(get(&proxy, "/local/b/a.bin").await, (StatusCode::OK, 1000));
+        assert_eq!(get(&proxy, "/local/b/missing.bin").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(get(&proxy, "/healthz").await.0, StatusCode::OK);
+        assert_eq!(get(&proxy, "/nope/b/a.bin").await.0, StatusCode::BAD_REQUEST);
+
+        let text = metrics.render();
+        let value =
+            |series: &str| text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok());
+        let expect = [
+            ("mediagate_requests_total{integration=\"disk\",status=\"2xx\"}", 1.0),
+            ("mediagate_requests_total{integration=\"disk\",status=\"4xx\"}", 1.0),
+            ("mediagate_requests_total{integration=\"\",status=\"2xx\"}", 1.0),
+            ("mediagate_requests_total{integration=\"\",status=\"4xx\"}", 1.0),
+            ("mediagate_request_duration_seconds_count", 4.0),
+        ];
+        for (series, want) in expect {
+            assert_eq!(value(series), Some(want), "{series}:\n{text}");
+        }
+        let disk_bytes = value("mediagate_response_bytes_total{integration=\"disk\"}").unwrap_or_default();
+        assert!(disk_bytes >= 1000.0, "{text}");
+    }
 
     #[test]
     fn content_type_prefers_the_storage_unless_it_is_generic() {

@@ -18,7 +18,13 @@ use crate::integration::probe::rfc3339;
 use crate::schema::KeyDef;
 
 /// Routes an authorized request.
-pub async fn route(admin: &Admin, method: &Method, path: &str, body: Bytes, peer: SocketAddr) -> Result<Response<Body>> {
+pub async fn route(
+    admin: &Admin,
+    method: &Method,
+    path: &str,
+    body: Bytes,
+    peer: SocketAddr,
+) -> Result<Response<Body>> {
     let live = &admin.live;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {

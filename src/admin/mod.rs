@@ -129,7 +129,9 @@ async fn read_body(incoming: Incoming) -> Result<Bytes> {
     let limited = http_body_util::Limited::new(incoming, MAX_BODY);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) => Err(Error::new(Kind::BadConfig, format!("the request body cannot be read (at most {MAX_BODY} bytes): {e}"))),
+        Err(e) => {
+            Err(Error::new(Kind::BadConfig, format!("the request body cannot be read (at most {MAX_BODY} bytes): {e}")))
+        }
     }
 }
 

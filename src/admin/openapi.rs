@@ -74,9 +74,13 @@ fn schemas() -> Value {
     for t in TYPES {
         s.insert(type_schema_name(t.name), integration_schema(t.name, t.keys));
     }
-    let one_of: Vec<Value> = TYPES.iter().map(|t| json!({ "$ref": format!("#/components/schemas/{}", type_schema_name(t.name)) })).collect();
+    let one_of: Vec<Value> =
+        TYPES.iter().map(|t| json!({ "$ref": format!("#/components/schemas/{}", type_schema_name(t.name)) })).collect();
     s.insert("IntegrationOfAnyType".into(), json!({ "oneOf": one_of }));
-    s.insert("Integration".into(), json!({ "$ref": "#/components/schemas/IntegrationOfAnyType", "unevaluatedProperties": false }));
+    s.insert(
+        "Integration".into(),
+        json!({ "$ref": "#/components/schemas/IntegrationOfAnyType", "unevaluatedProperties": false }),
+    );
     s.insert("Problem".into(), json!({ "type": "object", "required": ["key", "message"],
         "properties": { "key": { "type": "string" }, "message": { "type": "string" } }, "additionalProperties": false }));
     s.insert("Problems".into(), json!({ "type": "array", "items": { "$ref": "#/components/schemas/Problem" } }));
@@ -89,23 +93,35 @@ fn schemas() -> Value {
         "properties": { "status": { "$ref": "#/components/schemas/Status" },
                         "last_test": { "oneOf": [{ "$ref": "#/components/schemas/Test" }, { "type": "null" }] },
                         "problems": { "$ref": "#/components/schemas/Problems" } } }] }));
-    s.insert("IntegrationList".into(), json!({ "type": "object", "required": ["integrations"], "additionalProperties": false,
-        "properties": { "integrations": { "type": "array", "items": { "$ref": "#/components/schemas/Listed" } } } }));
+    s.insert(
+        "IntegrationList".into(),
+        json!({ "type": "object", "required": ["integrations"], "additionalProperties": false,
+        "properties": { "integrations": { "type": "array", "items": { "$ref": "#/components/schemas/Listed" } } } }),
+    );
     s.insert("Saved".into(), json!({ "type": "object", "required": ["integration", "status", "test", "problems"], "additionalProperties": false,
         "properties": { "integration": { "$ref": "#/components/schemas/Integration" }, "status": { "$ref": "#/components/schemas/Status" },
                         "test": { "oneOf": [{ "$ref": "#/components/schemas/Test" }, { "type": "null" }] },
                         "problems": { "$ref": "#/components/schemas/Problems" } } }));
-    s.insert("Error".into(), json!({ "type": "object", "required": ["error"], "additionalProperties": false,
+    s.insert(
+        "Error".into(),
+        json!({ "type": "object", "required": ["error"], "additionalProperties": false,
         "properties": { "error": { "type": "object", "required": ["code", "message"], "additionalProperties": false,
                                    "properties": { "code": { "type": "string" }, "message": { "type": "string" } } },
-                        "problems": { "$ref": "#/components/schemas/Problems" } } }));
+                        "problems": { "$ref": "#/components/schemas/Problems" } } }),
+    );
     s.insert("Readyz".into(), json!({ "type": "object", "required": ["ready", "config"], "additionalProperties": false,
         "properties": { "ready": { "type": "boolean" }, "config": { "type": "object", "required": ["loaded_at", "last_reload_error"], "additionalProperties": false,
             "properties": { "loaded_at": { "type": "string", "format": "date-time" }, "last_reload_error": { "type": ["string", "null"] } } } } }));
-    s.insert("Purge".into(), json!({ "type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,
-        "properties": { "locator": { "type": "string" }, "prefix": { "type": "string" } } }));
-    s.insert("Purged".into(), json!({ "type": "object", "required": ["purged"], "additionalProperties": false,
-        "properties": { "purged": { "type": "integer", "minimum": 0, "description": "objects dropped" } } }));
+    s.insert(
+        "Purge".into(),
+        json!({ "type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,
+        "properties": { "locator": { "type": "string" }, "prefix": { "type": "string" } } }),
+    );
+    s.insert(
+        "Purged".into(),
+        json!({ "type": "object", "required": ["purged"], "additionalProperties": false,
+        "properties": { "purged": { "type": "integer", "minimum": 0, "description": "objects dropped" } } }),
+    );
     s.insert("CacheFigures".into(), json!({ "type": "object", "required": ["enabled"],
         "properties": { "enabled": { "type": "boolean" }, "max_bytes": { "type": "integer" }, "bytes": { "type": "integer" },
                         "entries": { "type": "integer" }, "hits": { "type": "integer" }, "misses": { "type": "integer" },

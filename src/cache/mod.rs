@@ -239,7 +239,8 @@ impl Cache {
     /// are those whose metadata was cached. Fills started before store nothing.
     fn purge(&self, matches: impl Fn(&ObjKey) -> bool + Send + Sync + 'static) -> usize {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        let objects = self.inner.store.iter().filter(|(k, _)| matches!(**k, Key::Meta(_)) && matches(k.object())).count();
+        let objects =
+            self.inner.store.iter().filter(|(k, _)| matches!(**k, Key::Meta(_)) && matches(k.object())).count();
         if let Err(e) = self.inner.store.invalidate_entries_if(move |k, _| matches(k.object())) {
             tracing::error!(error = %e, "cache purge failed");
         }

@@ -25,6 +25,7 @@ use crate::integration::config::{IntegrationConfig, IntegrationKind, SECRET_MARK
 use crate::integration::probe::ConnectionTest;
 use crate::integration::registry::{Registry, SharedRegistry};
 use crate::integration::upstream::UpstreamConfig;
+use crate::metrics::Metrics;
 use crate::schema::Problem;
 
 /// Resolves `${VAR}` (the process environment in production).
@@ -44,6 +45,7 @@ struct Inner {
     registry: SharedRegistry,
     upstream: UpstreamConfig,
     cache: Option<Cache>,
+    metrics: Metrics,
     env: Env,
     /// One change at a time, from validation to swap.
     ops: tokio::sync::Mutex<()>,
@@ -90,7 +92,13 @@ pub enum Reloaded {
 
 impl Live {
     /// The live configuration of `config`, whose integrations `registry` serves.
-    pub fn new(config: &config::Config, registry: SharedRegistry, cache: Option<Cache>, env: Env) -> Live {
+    pub fn new(
+        config: &config::Config,
+        registry: SharedRegistry,
+        cache: Option<Cache>,
+        metrics: Metrics,
+        env: Env,
+    ) -> Live {
         let seen = std::fs::read_to_string(&config.source).map_or(0, |text| hash(&text));
         let status = ConfigStatus { loaded_at: SystemTime::now(), last_reload_error: None, seen };
         Live {
@@ -99,6 +107,7 @@ impl Live {
                 registry,
                 upstream: config.upstream.clone(),
                 cache,
+                metrics,
                 env,
                 ops: tokio::sync::Mutex::new(()),
                 tests: Mutex::new(HashMap::new()),
@@ -150,7 +159,8 @@ impl Live {
     /// Creates or replaces integration `name` with `body`, saves it, swaps
     /// it in, then tests it (unless incomplete).
     pub async fn put(&self, name: &str, body: Map<String, Value>) -> Result<Saved> {
-        check_name(name).map_err(|m| bad_config("the integration name in the URL is not valid", vec![key("name", m)]))?;
+        check_name(name)
+            .map_err(|m| bad_config("the integration name in the URL is not valid", vec![key("name", m)]))?;
         let guard = self.inner.ops.lock().await;
         let current = self.inner.registry.load_full();
         let previous = current.configs().iter().find(|c| c.name == name);
@@ -163,9 +173,7 @@ impl Live {
         }
         Registry::build(std::slice::from_ref(&candidate), &self.inner.upstream, self.path())
             .map_err(|e| bad_config("the integration cannot be built; nothing was saved", messages(e)))?;
-        let created = self
-            .write(&current, |text| persist::upsert_integration(text, name, &fields))
-            .await?;
+        let created = self.write(&current, |text| persist::upsert_integration(text, name, &fields)).await?;
         lock(&self.inner.tests).remove(name);
         drop(guard);
         let test = self.test_if_complete(name).await;
@@ -223,8 +231,9 @@ impl Live {
             return Ok(Reloaded::Unchanged);
         }
         let current = self.inner.registry.load_full();
-        let built = config::parse(&text, self.path(), &*self.inner.env)
-            .and_then(|c| Registry::rebuild(Some(&current), &c.integrations, &self.inner.upstream, self.path()));
+        let built = config::parse(&text, self.path(), &*self.inner.env).and_then(|c| {
+            Registry::rebuild(Some(&current), &c.integrations, &self.inner.upstream, self.path(), &self.inner.metrics)
+        });
         let mut status = lock(&self.inner.status);
         status.seen = hash(&text);
         match built {
@@ -243,9 +252,8 @@ impl Live {
     /// Validates one integration alone, as the file would read it.
     fn validate(&self, name: &str, fields: &Map<String, Value>) -> Result<IntegrationConfig> {
         let (doc, _) = persist::upsert_integration("", name, fields).map_err(persist_problem)?;
-        let mut parsed = config::parse(&doc, Path::new("request body"), &*self.inner.env).map_err(|e| {
-            bad_config("the integration has problems; nothing was saved", problems(e))
-        })?;
+        let mut parsed = config::parse(&doc, Path::new("request body"), &*self.inner.env)
+            .map_err(|e| bad_config("the integration has problems; nothing was saved", problems(e)))?;
         parsed.integrations.pop().ok_or_else(|| Error::internal("the validated body holds no integration"))
     }
 
@@ -257,13 +265,14 @@ impl Live {
         edit: impl FnOnce(&str) -> std::result::Result<(String, bool), PersistError>,
     ) -> Result<bool> {
         let (upstream, path, env) = (&self.inner.upstream, self.path().to_path_buf(), &self.inner.env);
+        let metrics = &self.inner.metrics;
         let outcome = self
             .inner
             .file
             .update(|text| {
                 let (new_text, flag) = edit(text).map_err(persist_problem)?;
                 let config = config::parse(&new_text, &path, &**env).map_err(file_problems)?;
-                let registry = Registry::rebuild(Some(current), &config.integrations, upstream, &path)
+                let registry = Registry::rebuild(Some(current), &config.integrations, upstream, &path, metrics)
                     .map_err(|e| bad_config("the integration cannot be built; nothing was saved", messages(e)))?;
                 let seen = hash(&new_text);
                 Ok((new_text, (registry, flag, seen)))
@@ -305,7 +314,10 @@ impl Live {
 /// The body with every secret sent as the marker replaced by the stored
 /// value (as written, `${VAR}` included), so a form can be saved without
 /// retyping secrets. A marker with nothing stored is a `bad_config`.
-fn keep_stored_secrets(mut body: Map<String, Value>, previous: Option<&IntegrationConfig>) -> Result<Map<String, Value>> {
+fn keep_stored_secrets(
+    mut body: Map<String, Value>,
+    previous: Option<&IntegrationConfig>,
+) -> Result<Map<String, Value>> {
     let type_name = body.get("type").and_then(Value::as_str).or(previous.map(|p| p.type_name)).unwrap_or_default();
     let Some(def) = type_def(type_name) else { return Ok(body) };
     let mut problems = Vec::new();
@@ -393,4 +405,3 @@ fn hash(text: &str) -> u64 {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
-

@@ -24,6 +24,7 @@ use crate::integration::scope::Scope;
 use crate::integration::upstream::UpstreamConfig;
 use crate::integration::{Backend, Integration};
 use crate::locator::{Locator, Scheme};
+use crate::metrics::Metrics;
 use crate::schema::ConfigErrors;
 
 /// The registry every request reads and the admin API replaces as a whole
@@ -58,7 +59,7 @@ impl Registry {
         upstream: &UpstreamConfig,
         source: &Path,
     ) -> Result<Registry, ConfigErrors> {
-        Registry::rebuild(None, configs, upstream, source)
+        Registry::rebuild(None, configs, upstream, source, &Metrics::disabled())
     }
 
     /// As [`Registry::build`], reusing the integrations of `previous` whose
@@ -68,6 +69,7 @@ impl Registry {
         configs: &[IntegrationConfig],
         upstream: &UpstreamConfig,
         source: &Path,
+        metrics: &Metrics,
     ) -> Result<Registry, ConfigErrors> {
         let next_build = previous.map_or(0, |p| p.next_build);
         let mut registry = Registry { entries: Vec::new(), configs: Vec::new(), scopes: HashMap::new(), next_build };
@@ -78,7 +80,7 @@ impl Registry {
                 continue;
             }
             registry.next_build += 1;
-            match build_entry(cfg, upstream, registry.next_build) {
+            match build_entry(cfg, upstream, metrics, registry.next_build) {
                 Ok(entry) => registry.add(cfg, entry),
                 Err(e) => problems.push(format!("{}: integration \"{}\": {e}", source.display(), cfg.name)),
             }
@@ -154,10 +156,15 @@ fn describe_scope(loc: &Locator) -> String {
     }
 }
 
-fn build_entry(cfg: &IntegrationConfig, upstream: &UpstreamConfig, build: u64) -> Result<Entry, String> {
+fn build_entry(
+    cfg: &IntegrationConfig,
+    upstream: &UpstreamConfig,
+    metrics: &Metrics,
+    build: u64,
+) -> Result<Entry, String> {
     let backend = match &cfg.kind {
-        IntegrationKind::S3(s3) => Backend::S3(S3Backend::new(&cfg.name, s3, upstream)?),
-        IntegrationKind::Azure(az) => Backend::Azure(AzureBackend::new(&cfg.name, az, upstream)?),
+        IntegrationKind::S3(s3) => Backend::S3(S3Backend::new(&cfg.name, s3, upstream)?.with_metrics(metrics)),
+        IntegrationKind::Azure(az) => Backend::Azure(AzureBackend::new(&cfg.name, az, upstream)?.with_metrics(metrics)),
         IntegrationKind::Local(local) => Backend::Local(LocalBackend::new(&cfg.name, local)?),
         IntegrationKind::Incomplete(missing) => {
             let keys: Vec<String> = missing.iter().map(|p| format!("{}: {}", p.key, p.message)).collect();

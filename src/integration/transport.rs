@@ -71,6 +71,21 @@ impl Failure {
         matches!(self, Failure::Refused | Failure::Reset)
     }
 
+    /// The code of CONTRACT.md section 6 for a failure without an answer:
+    /// `dns`, `tls`, `timeout`, or `connect` (refused, reset, anything else).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Failure::Resolve(_) => "dns",
+            Failure::UnknownIssuer
+            | Failure::Expired(_)
+            | Failure::NotValidYet(_)
+            | Failure::WrongName(_)
+            | Failure::Tls(_) => "tls",
+            Failure::TimedOut => "timeout",
+            Failure::Refused | Failure::Reset | Failure::Other(_) => "connect",
+        }
+    }
+
     /// `UpstreamTimeout` (504) for a timeout, `UpstreamError` (502) for the rest.
     pub fn kind(&self) -> Kind {
         if *self == Failure::TimedOut { Kind::UpstreamTimeout } else { Kind::UpstreamError }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
@@ -29,6 +29,7 @@ use crate::http::range::{parse_content_range, parse_unsatisfied_content_range};
 use crate::integration::retry::{self, RetryPolicy};
 use crate::integration::transport::{self, ResolveError};
 use crate::integration::{ObjectMeta, ObjectResponse, Part};
+use crate::metrics::{Metrics, UpstreamMetrics};
 
 type Connector = HttpsConnector<HttpConnector<LocalhostResolver>>;
 
@@ -82,6 +83,7 @@ pub struct UpstreamClient {
     retry: RetryPolicy,
     /// The integration's name, for messages.
     integration: Arc<str>,
+    metrics: UpstreamMetrics,
 }
 
 impl UpstreamClient {
@@ -112,7 +114,14 @@ impl UpstreamClient {
             read_timeout: cfg.read_timeout,
             retry: RetryPolicy::for_first_byte_timeout(cfg.first_byte_timeout),
             integration: Arc::from(integration),
+            metrics: UpstreamMetrics::default(),
         })
+    }
+
+    /// Records every request to the storage in `metrics` (default: nothing).
+    pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
+        self.metrics = metrics.upstream(&self.integration);
+        self
     }
 
     pub fn integration(&self) -> &str {
@@ -130,6 +139,10 @@ impl UpstreamClient {
     /// under [`RetryPolicy`]; nothing of an answer has reached the client at
     /// this point, and the whole exchange, retries included, stays within
     /// `first_byte_timeout`. The last answer is returned as it came.
+    ///
+    /// Recorded in the metrics once, retries included: the outcome, the
+    /// time to the answer's head, and a failure's code (the code of an
+    /// error answer is recorded by [`Self::error_from_response`]).
     pub async fn send(&self, req: Request<Empty<Bytes>>) -> Result<Response<Incoming>> {
         self.try_send(req).await.map_err(|e| e.into_error(&self.integration))
     }
@@ -138,10 +151,19 @@ impl UpstreamClient {
     /// as data (for the connection test, which words it for a person).
     pub async fn try_send(&self, req: Request<Empty<Bytes>>) -> Result<Response<Incoming>, NoAnswer> {
         let host = req.uri().authority().map(|a| a.to_string()).unwrap_or_default();
-        match tokio::time::timeout(self.first_byte_timeout, self.send_with_retries(req, &host)).await {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.first_byte_timeout, self.send_with_retries(req, &host)).await {
             Ok(result) => result,
             Err(_) => Err(NoAnswer::Timeout { host, after: self.first_byte_timeout }),
+        };
+        match &result {
+            Ok(resp) => self.metrics.answered(resp.status(), started.elapsed()),
+            Err(NoAnswer::Transport { failure, .. }) => self.metrics.failed(failure.code(), started.elapsed()),
+            Err(NoAnswer::Timeout { .. }) => {
+                self.metrics.failed(transport::Failure::TimedOut.code(), started.elapsed())
+            }
         }
+        result
     }
 
     async fn send_with_retries(&self, req: Request<Empty<Bytes>>, host: &str) -> Result<Response<Incoming>, NoAnswer> {
@@ -236,6 +258,10 @@ impl UpstreamClient {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_unsatisfied_content_range);
         let refusal = Refusal::read(resp).await;
+        match &refusal.code {
+            Some(code) => self.metrics.error_code(code),
+            None => self.metrics.error_code(&format!("http_{}", refusal.status.as_u16())),
+        }
         storage_error(
             &self.integration,
             refusal.status,
@@ -535,6 +561,88 @@ impl HttpBody for IdleTimeoutBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A storage that answers each connection with the next of `answers`
+    /// (head and body), then closes it.
+    async fn canned_storage(answers: Vec<&'static str>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            for answer in answers {
+                let Ok((mut conn, _)) = listener.accept().await else { return };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = conn.write_all(answer.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            }
+        });
+        format!("http://{addr}/b/k")
+    }
+
+    fn get(url: &str) -> Request<Empty<Bytes>> {
+        Request::get(url).body(Empty::new()).expect("request")
+    }
+
+    #[tokio::test]
+    async fn each_storage_request_is_recorded_once_with_its_outcome_and_each_failure_with_its_code() {
+        const DENIED: &str = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 69\r\n\
+                              Connection: close\r\n\r\n<Error><Code>SignatureDoesNotMatch</Code><Message>m</Message></Error>";
+        const MISSING_HEAD: &str = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        let url = canned_storage(vec![OK, DENIED, MISSING_HEAD]).await;
+        let metrics = Metrics::new();
+        let client =
+            UpstreamClient::new(&UpstreamConfig::default(), None, "media").expect("client").with_metrics(&metrics);
+        assert_eq!(client.send(get(&url)).await.expect("answer").status(), StatusCode::OK);
+        for want in [StatusCode::FORBIDDEN, StatusCode::NOT_FOUND] {
+            let resp = client.send(get(&url)).await.expect("answer");
+            assert_eq!(resp.status(), want);
+            client.error_from_response(resp, "s3://b/k").await;
+        }
+        let failed = client.send(get("http://storage.invalid/b/k")).await.expect_err("no such host");
+        assert_eq!(failed.kind, Kind::UpstreamError);
+
+        let text = metrics.render();
+        let line = |series: &str| text.lines().find(|l| l.starts_with(series)).map(str::to_owned);
+        let expect = [
+            ("mediagate_upstream_requests_total{integration=\"media\",outcome=\"ok\"}", "1"),
+            ("mediagate_upstream_requests_total{integration=\"media\",outcome=\"error\"}", "3"),
+            ("mediagate_upstream_errors_total{integration=\"media\",code=\"SignatureDoesNotMatch\"}", "1"),
+            ("mediagate_upstream_errors_total{integration=\"media\",code=\"http_404\"}", "1"),
+            ("mediagate_upstream_errors_total{integration=\"media\",code=\"dns\"}", "1"),
+            ("mediagate_upstream_duration_seconds_count{integration=\"media\"}", "4"),
+        ];
+        for (series, value) in expect {
+            assert_eq!(line(series), Some(format!("{series} {value}")), "{text}");
+        }
+    }
+
+    #[test]
+    fn failures_without_an_answer_have_the_contract_codes() {
+        use transport::Failure;
+        let table = [
+            (Failure::Resolve("x".into()), "dns"),
+            (Failure::Refused, "connect"),
+            (Failure::Reset, "connect"),
+            (Failure::Other("x".into()), "connect"),
+            (Failure::TimedOut, "timeout"),
+            (Failure::UnknownIssuer, "tls"),
+            (Failure::Expired(None), "tls"),
+            (Failure::NotValidYet(None), "tls"),
+            (Failure::WrongName(Vec::new()), "tls"),
+            (Failure::Tls("x".into()), "tls"),
+        ];
+        for (failure, code) in table {
+            assert_eq!(failure.code(), code, "{failure:?}");
+        }
+    }
 
     #[test]
     fn storage_error_codes_are_read_from_xml() {

@@ -118,6 +118,7 @@ impl Connections {
         slot: Slot,
         mut stop: watch::Receiver<()>,
     ) {
+        let _open = self.proxy.metrics().connection_opened();
         let timeout = self.first_bytes_timeout;
         match &self.acceptor {
             None => {
@@ -279,4 +280,59 @@ fn answer_overloaded(
         let _ = tokio::time::timeout(Duration::from_secs(5), answer).await;
         drop(permit);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integration::Registry;
+    use crate::metrics::Metrics;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn open_connections(metrics: &Metrics) -> Option<f64> {
+        metrics.render().lines().find_map(|l| l.strip_prefix("mediagate_connections_open ")?.parse().ok())
+    }
+
+    /// Waits (up to 10 s) until the gauge reads `want`.
+    async fn until_open(metrics: &Metrics, want: f64) -> Option<f64> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = open_connections(metrics);
+            if now == Some(want) || tokio::time::Instant::now() > deadline {
+                return now;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_counted_open_from_accept_until_it_closes() {
+        let cfg = ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 0)), ..ServerConfig::default() };
+        let listener = TcpListener::bind(cfg.listen).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let config = crate::config::parse("[server]\n", std::path::Path::new("t.toml"), &|_| None).expect("config");
+        let metrics = Metrics::new();
+        let registry = Registry::build(&config.integrations, &config.upstream, &config.source).expect("registry");
+        let proxy = Proxy::new(Arc::new(arc_swap::ArcSwap::from_pointee(registry))).with_metrics(metrics.clone());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            serve(listener, proxy, &cfg, None, async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+        });
+        assert_eq!(open_connections(&metrics), Some(0.0));
+
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        client.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("send");
+        let mut answer = [0u8; 12];
+        client.read_exact(&mut answer).await.expect("answer");
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        assert_eq!(until_open(&metrics, 1.0).await, Some(1.0));
+        drop(client);
+        assert_eq!(until_open(&metrics, 0.0).await, Some(0.0));
+        let _ = stop_tx.send(());
+        server.await.expect("server ends");
+    }
 }

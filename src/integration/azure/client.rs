@@ -156,6 +156,12 @@ impl AzureBackend {
         })
     }
 
+    /// Records this integration's requests to its storage in `metrics`.
+    pub fn with_metrics(mut self, metrics: &crate::metrics::Metrics) -> Self {
+        self.client = self.client.with_metrics(metrics);
+        self
+    }
+
     /// Reads a blob, its properties (`HEAD`), or one range of it.
     ///
     /// - `GET` is [Get Blob](https://learn.microsoft.com/rest/api/storageservices/get-blob),

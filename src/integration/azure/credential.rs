@@ -12,9 +12,9 @@
 
 use std::fmt;
 
+use crate::crypto::hmac_sha256_of;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use crate::crypto::hmac_sha256_of;
 use http::{HeaderMap, Method, header};
 
 /// An account name and its decoded key, for SharedKey signing.

@@ -74,6 +74,12 @@ impl S3Backend {
         })
     }
 
+    /// Records this integration's requests to its storage in `metrics`.
+    pub fn with_metrics(mut self, metrics: &crate::metrics::Metrics) -> Self {
+        self.client = self.client.with_metrics(metrics);
+        self
+    }
+
     /// Reads an object: `GetObject` or `HeadObject`, with the range and
     /// preconditions forwarded.
     pub async fn fetch(&self, req: &ObjectRequest<'_>) -> Result<ObjectResponse> {
