@@ -202,12 +202,16 @@ function problemList(problems) {
 
 /** What an integration serves: its buckets, its Azure storage URL, or everything by default. */
 function scopeOf(i) {
-  const lists = ['buckets', 'containers'].filter((k) => Array.isArray(i[k]) && i[k].length);
   const parts = [];
   if (i.type === 'azure-blob') parts.push(i.storage_url ? String(i.storage_url) : 'no storage URL yet');
-  for (const k of lists) parts.push(`${k}: ${i[k].join(', ')}`);
+  for (const k of ['buckets', 'containers']) {
+    if (!Array.isArray(i[k]) || !i[k].length) continue;
+    if (parts.length) parts.push('; ');
+    parts.push(`${k}: `);
+    i[k].forEach((b, n) => parts.push(n ? ', ' : '', el('span', { class: 'bucket', text: b })));
+  }
   if (!parts.length) parts.push('all buckets by default');
-  return parts.join('; ');
+  return parts;
 }
 
 // ------------------------------------------------------------------ the list
@@ -246,7 +250,7 @@ function renderList() {
       el('th', { scope: 'row' }, open),
       el('td', { class: 'type', text: i.type }),
       el('td', {}, badge(i.status)),
-      el('td', { class: 'scope', text: scopeOf(i) }),
+      el('td', { class: 'scope' }, scopeOf(i)),
       el('td', {}, last, problems));
     tr.addEventListener('click', (e) => { if (!e.target.closest('button')) openEditor(i); });
     open.addEventListener('click', () => openEditor(i));
@@ -629,7 +633,9 @@ async function loadCache() {
     figure('Stored', `${bytes(c.bytes)} of ${bytes(c.max_bytes)}`,
       el('meter', { min: 0, max: 1, value: Math.min(1, fill), 'aria-label': 'Cache fill', title: `${(fill * 100).toFixed(1)} % full` })),
     figure('Entries', count(c.entries)),
-    figure('Hit ratio', lookups && ratio !== null ? `${(ratio * 100).toFixed(1)} %` : '– (no requests yet)'),
+    lookups && ratio !== null
+      ? figure('Hit ratio', `${(ratio * 100).toFixed(1)} %`)
+      : figure('Hit ratio', '–', el('span', { class: 'note', text: 'no requests yet' })),
     figure('Hits', count(c.hits)),
     figure('Misses', count(c.misses)),
     figure('Evictions', count(c.evictions)),
