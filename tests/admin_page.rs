@@ -136,12 +136,27 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         select(&field("type"), "s3"),
         fill(&field("name"), "gallery"),
         fill(&field("endpoint"), &s3.host),
-        fill(&field("port"), &s3.port.to_string()),
         select(&field("tls"), if s3.tls { "true" } else { "false" }),
         fill(&field("region"), &s3.region),
         select(&field("addressing"), "path"),
         fill(&field("access_key_id"), &s3.access_key),
         fill(&field("secret_access_key"), &s3.secret_key),
+        json!({ "unlabelled": "body", "as": "unlabelled" }),
+        // A port that is not a number: 400, nothing saved, the problem by its field, the form kept.
+        fill(&field("port"), "not-a-port"),
+        fill(&field("buckets"), &gallery_bucket),
+        press("Save", "#editor"),
+        wait_text("Not saved", "#result"),
+        read("#result", "bad_port"),
+        read("#form .field[data-key=\"port\"] .problem", "port_problem"),
+        json!({ "readValue": field("secret_access_key"), "as": "secret_kept" }),
+        // A bucket another integration serves: 409, nothing saved.
+        fill(&field("port"), &s3.port.to_string()),
+        fill(&field("buckets"), &photos_bucket),
+        press("Save", "#editor"),
+        wait_text("Not saved", "#result"),
+        read("#result", "conflict"),
+        // Right at last.
         fill(&field("buckets"), &gallery_bucket),
         press("Save", "#editor"),
         wait_text("Created", "#result"),
@@ -198,6 +213,9 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         "refused",
         "list_at_start",
         "cache",
+        "bad_port",
+        "port_problem",
+        "conflict",
         "created",
         "gallery_test",
         "photos_test",
@@ -238,6 +256,20 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
     assert_eq!(figure("misses"), "2", "{cache:?}");
     assert_eq!(figure("hit ratio"), "33.3 %", "{cache:?}");
     assert!(figure("stored").ends_with("of 256.0 MiB"), "{cache:?}");
+
+    assert_eq!(shown(&report, "unlabelled"), "", "form controls without a label");
+    let bad_port = shown(&report, "bad_port");
+    assert!(
+        bad_port.contains("Not saved") && bad_port.contains("bad_config") && bad_port.contains("port"),
+        "{bad_port}"
+    );
+    assert!(!shown(&report, "port_problem").is_empty(), "no problem shown by the port field: {report:#}");
+    assert_eq!(shown(&report, "secret_kept"), s3.secret_key, "the form lost what was typed");
+    let conflict = shown(&report, "conflict");
+    assert!(
+        conflict.contains("Not saved") && conflict.contains("conflict") && conflict.contains("photos"),
+        "{conflict}"
+    );
 
     // Saved with the right keys: ok, and the secret is write-only from then on.
     let created = shown(&report, "created");
