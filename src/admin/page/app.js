@@ -355,6 +355,7 @@ function setValue(f, value) {
   const { def, input } = f;
   f.stored = false;
   if (def.secret) {
+    input.type = 'password';
     input.value = '';
     input.placeholder = '';
     f.helpP.textContent = f.help;
@@ -375,6 +376,11 @@ function setValue(f, value) {
       });
       f.helpP.after(forget);
       return;
+    }
+    if (typeof value === 'string' && value.startsWith('${')) {
+      // A reference to an environment variable is not the secret: show it.
+      input.type = 'text';
+      f.helpP.textContent = `${f.help} Written as a reference: mediagate reads the secret from that environment variable.`;
     }
   }
   if (value === undefined || value === null) input.value = '';
@@ -691,4 +697,10 @@ setupCache();
 if (sessionStorage.getItem(TOKEN_KEY)) $('sign-out').hidden = false;
 loadAll();
 setInterval(refreshRelativeTimes, 30_000);
+// Back to this tab: show what changed meanwhile (another admin, a reload of the file).
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden || $('app').hidden || busy) return;
+  loadList().catch(() => {});
+  loadCache().catch(() => {});
+});
 setInterval(() => { if (!$('app').hidden && !document.hidden) loadCache().catch(() => {}); }, 10_000);
