@@ -34,13 +34,6 @@ pub async fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let listener = match server::bind(&config.server).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(listen = %config.server.listen, error = %e, "cannot listen");
-            return ExitCode::FAILURE;
-        }
-    };
     let registry: SharedRegistry = Arc::new(arc_swap::ArcSwap::from_pointee(registry));
     let cache = config.cache.enabled.then(|| crate::cache::Cache::new(&config.cache));
     let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
@@ -50,6 +43,14 @@ pub async fn serve(path: &Path) -> ExitCode {
     {
         return code;
     }
+    // The media listener last: its `listening` line tells scripts everything is up.
+    let listener = match server::bind(&config.server).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listen = %config.server.listen, error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
     let reloads = metrics.clone();
     tokio::spawn(reload::watch(live.clone(), config.server.config_poll_interval, move |o| reloads.config_reload(o)));
     tokio::spawn(async move { live.test_untested().await });
@@ -99,7 +100,10 @@ async fn start_admin(cfg: &AdminConfig, live: Live, metrics: Metrics) -> Result<
     if cfg.token.is_none() {
         tracing::warn!(listen = %cfg.listen, "the admin API has no token: any local process can change integrations; set [admin] token");
     }
-    tracing::info!(listen = %cfg.listen, "admin API listening");
+    match listener.local_addr() {
+        Ok(addr) => println!("mediagate admin API listening on http://{addr}"),
+        Err(e) => tracing::warn!(error = %e, "the admin listener has no local address"),
+    }
     tokio::spawn(admin::serve(listener, Admin::new(cfg, live, metrics), std::future::pending()));
     Ok(())
 }

@@ -2,12 +2,9 @@
 
 use std::net::SocketAddr;
 
-use crate::schema::values::{as_secret, as_socket_addr};
+use crate::schema::values::{as_key_secret, as_socket_addr};
 use crate::schema::{Ctx, Section};
 use crate::secret::Secret;
-
-/// The shortest admin token accepted, in bytes.
-const MIN_TOKEN: usize = 16;
 
 /// `[admin]`; absent section: no admin listener.
 #[derive(Debug, Clone)]
@@ -30,15 +27,7 @@ impl Default for AdminConfig {
 pub fn admin(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> AdminConfig {
     let d = AdminConfig::default();
     let listen = t.get(cx, "listen", as_socket_addr).unwrap_or(d.listen);
-    let token = t.get(cx, "token", |v| {
-        let s = as_secret(v)?;
-        if s.expose().len() < MIN_TOKEN {
-            return Err(format!(
-                "is shorter than {MIN_TOKEN} bytes: use a long random string, e.g. from `openssl rand -base64 32`"
-            ));
-        }
-        Ok(s)
-    });
+    let token = t.get(cx, "token", as_key_secret);
     if token.is_none() && !t.has("token") && !listen.ip().is_loopback() {
         let msg = format!(
             "the admin listener on {listen} is reachable beyond loopback and has no token: \

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use crate::schema::values::{as_duration, as_secret, as_string, as_timeout, is_host_name, split_port};
+use crate::schema::values::{as_duration, as_key_secret, as_string, as_timeout, is_host_name, split_port};
 use crate::schema::{Ctx, Scalar, Section};
 
 /// `[auth]`: who may load media (CONTRACT.md section 5).
@@ -81,9 +81,6 @@ pub fn auth(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> AuthConfig {
     AuthConfig { mode, keys, clock_skew, max_ttl }
 }
 
-/// The shortest URL-signing secret accepted, in bytes.
-const MIN_URL_SECRET: usize = 16;
-
 /// Every `[[auth.keys]]`: ids unique, secrets long enough.
 fn url_keys(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Vec<crate::auth::UrlKey> {
     let Some(value) = t.entry("keys") else { return Vec::new() };
@@ -101,15 +98,7 @@ fn url_keys(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Vec<crate::auth::UrlKe
         };
         let mut k = Section::new(map, item_path, item.span());
         let id = k.required(cx, "id", as_key_id);
-        let secret = k.required(cx, "secret", |v| {
-            let s = as_secret(v)?;
-            if s.expose().len() < MIN_URL_SECRET {
-                return Err(format!(
-                    "is shorter than {MIN_URL_SECRET} bytes: use a long random string, e.g. from `openssl rand -base64 32`"
-                ));
-            }
-            Ok(s)
-        });
+        let secret = k.required(cx, "secret", as_key_secret);
         k.finish(cx, "");
         if let Some(id) = &id
             && keys.iter().any(|other| &other.id == id)

@@ -21,7 +21,9 @@ use super::persist::{self, ConfigFile, PersistError, UpdateError};
 use crate::cache::Cache;
 use crate::config::{self, ConfigErrors};
 use crate::error::{Error, Kind, Result};
-use crate::integration::config::{IntegrationConfig, IntegrationKind, SECRET_MARKER, check_name, conflict, type_def};
+use crate::integration::config::{
+    COMMON_KEYS, IntegrationConfig, IntegrationKind, SECRET_MARKER, check_name, conflict, type_def,
+};
 use crate::integration::probe::ConnectionTest;
 use crate::integration::registry::{Registry, SharedRegistry};
 use crate::integration::upstream::UpstreamConfig;
@@ -164,7 +166,7 @@ impl Live {
         let guard = self.inner.ops.lock().await;
         let current = self.inner.registry.load_full();
         let previous = current.configs().iter().find(|c| c.name == name);
-        let fields = keep_stored_secrets(body, previous)?;
+        let fields = in_definition_order(keep_stored_secrets(body, previous)?);
         let candidate = self.validate(name, &fields)?;
         if let Some(msg) = conflict(&candidate, current.configs()) {
             let problem_key = if candidate.type_name == "azure-blob" { "storage_url" } else { "buckets" };
@@ -336,6 +338,23 @@ fn keep_stored_secrets(
         }
     }
     if problems.is_empty() { Ok(body) } else { Err(bad_config("a secret is missing; nothing was saved", problems)) }
+}
+
+/// The body's keys in the order a person reads them: `name`, `type`, the
+/// type's keys as [`TYPES`](crate::integration::config::TYPES) lists them,
+/// `cache_control`, then anything else (refused by validation).
+fn in_definition_order(mut body: Map<String, Value>) -> Map<String, Value> {
+    let type_name = body.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let keys = type_def(&type_name).map_or(&[][..], |t| t.keys);
+    let order = ["name", "type"].into_iter().chain(keys.iter().chain(COMMON_KEYS).map(|k| k.name));
+    let mut out = Map::new();
+    for k in order {
+        if let Some(v) = body.remove(k) {
+            out.insert(k.to_owned(), v);
+        }
+    }
+    out.extend(body);
+    out
 }
 
 /// The answer of a test of an incomplete integration.

@@ -31,6 +31,21 @@ pub fn as_secret(v: Scalar) -> Result<Secret, String> {
     }
 }
 
+/// The shortest key mediagate itself checks (URL-signing keys, the admin token), in bytes.
+pub const MIN_KEY_BYTES: usize = 16;
+
+/// A secret mediagate checks itself (a URL-signing key, the admin token):
+/// at least [`MIN_KEY_BYTES`] long.
+pub fn as_key_secret(v: Scalar) -> Result<Secret, String> {
+    let s = as_secret(v)?;
+    if s.expose().len() < MIN_KEY_BYTES {
+        return Err(format!(
+            "is shorter than {MIN_KEY_BYTES} bytes: use a long random string, e.g. from `openssl rand -base64 32`"
+        ));
+    }
+    Ok(s)
+}
+
 pub fn as_bool(v: Scalar) -> Result<bool, String> {
     match v {
         Scalar::Bool(b) => Ok(b),

@@ -111,7 +111,7 @@ fn keys_left_out_of_the_body_are_removed_but_name_and_type_stay() {
     let (text, _) = upsert_integration(FILE, "minio-share", &body).unwrap();
     let minio = table(&text, "minio-share");
     let keys: Vec<&str> = minio.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["endpoint", "name", "port", "type"]);
+    assert_eq!(keys, ["name", "type", "endpoint", "port"]);
     assert!(!text.contains("share-with-kolena"));
     assert!(!text.contains("MINIO_SECRET"));
     assert_eq!(table(&text, "azure-media"), table(FILE, "azure-media"), "the neighbour is untouched");
@@ -131,7 +131,7 @@ fn a_new_integration_goes_after_the_last_one_with_a_blank_line_before_it() {
     let (text, created) = upsert_integration(FILE, "demo", &body).unwrap();
     assert!(created);
     let added =
-        "\n[[integration]]\nname = \"demo\"\ntype = \"local\"\nbuckets = [\"demo\"]\nroot = \"examples/media\"\n";
+        "\n[[integration]]\nname = \"demo\"\ntype = \"local\"\nroot = \"examples/media\"\nbuckets = [\"demo\"]\n";
     let expected = FILE.replace("\n# ---- cache ----", &format!("{added}\n# ---- cache ----"));
     assert_eq!(text, expected);
 }
@@ -162,7 +162,7 @@ fn values_are_written_as_toml_values_of_the_same_kind() {
         "tls = false\n",
         "ratio = 0.5\n",
         "buckets = [\"a\", \"b\"]\n",
-        "tags = { n = 2, team = \"media\" }\n",
+        "tags = { team = \"media\", n = 2 }\n",
     ] {
         assert!(text.contains(line), "{line:?} missing in\n{text}");
     }
