@@ -13,7 +13,6 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,14 +24,19 @@ const TOKEN: &str = "admin-page-test-token-0123456789";
 const WRONG_SECRET: &str = "not-the-secret-of-the-admin-page-test";
 const MARKER: &str = "********";
 
-/// A loopback port nobody listens on now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().expect("its address").port()
+/// `[admin]` on a port of its own (parallel tests do not collide), with the token.
+fn admin_section() -> String {
+    format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = {}\n", toml_str(TOKEN))
 }
 
-fn admin_section(port: u16) -> String {
-    format!("[admin]\nlisten = {}\ntoken = {}\n", toml_str(&format!("127.0.0.1:{port}")), toml_str(TOKEN))
+/// The admin listener's URL, from the `mediagate admin API listening on ...`
+/// line (printed before the media listener's, so it is there once `start` returns).
+fn admin_url(mg: &MediaGate) -> String {
+    let out = mg.stdout_text();
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("mediagate admin API listening on "))
+        .map(|url| url.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| panic!("no `mediagate admin API listening on` line:\n{out}\n{}", mg.stderr_text()))
 }
 
 // The steps of tests/browser/admin.mjs.
@@ -95,16 +99,15 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
     s3.seed(&photos_bucket, &[("hello.txt", b"hello from photos")]);
     s3.seed(&gallery_bucket, &[("hello.txt", b"hello from the gallery")]);
 
-    let port = free_port();
     let photos = s3.integration_at("photos", &s3.host, s3.port, &[&photos_bucket], WRONG_SECRET, "");
     let demo = common::local_integration("demo", &root().join("examples/media"), &["demo"]);
-    let mg = MediaGate::start(&config(&[&admin_section(port), &photos, &demo]));
-    let admin = format!("http://127.0.0.1:{port}");
-    assert!(
-        common::wait_until(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
-        "the admin listener on {admin} did not come up:\n{}",
-        mg.stderr_text()
-    );
+    let mg = MediaGate::start(&config(&[&admin_section(), &photos, &demo]));
+    let admin = admin_url(&mg);
+    // Two misses and a hit, for the cache figures.
+    for key in ["testsrc.png", "testsrc.png", "gradient.jpg"] {
+        let r = common::get(&mg.path_url("local", "demo", key), &[]);
+        assert_eq!(r.status, 200, "{}", r.describe());
+    }
 
     // The page and its files are public and carry the strict CSP.
     for path in ["/", "/assets/app.js", "/assets/app.css"] {
@@ -112,11 +115,6 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         assert_eq!(r.status, 200, "{path}: {}", r.describe());
         let csp = r.header("content-security-policy").unwrap_or_default();
         assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{path}: CSP {csp:?}");
-    }
-
-    for key in ["testsrc.png", "testsrc.png", "gradient.jpg"] {
-        let r = common::get(&mg.path_url("local", "demo", key), &[]);
-        assert_eq!(r.status, 200, "{}", r.describe());
     }
 
     let steps = vec![
