@@ -13,7 +13,6 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,14 +24,19 @@ const TOKEN: &str = "admin-page-test-token-0123456789";
 const WRONG_SECRET: &str = "not-the-secret-of-the-admin-page-test";
 const MARKER: &str = "********";
 
-/// A loopback port nobody listens on now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().expect("its address").port()
+/// `[admin]` on a port of its own (parallel tests do not collide), with the token.
+fn admin_section() -> String {
+    format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = {}\n", toml_str(TOKEN))
 }
 
-fn admin_section(port: u16) -> String {
-    format!("[admin]\nlisten = {}\ntoken = {}\n", toml_str(&format!("127.0.0.1:{port}")), toml_str(TOKEN))
+/// The admin listener's URL, from the `mediagate admin API listening on ...`
+/// line (printed before the media listener's, so it is there once `start` returns).
+fn admin_url(mg: &MediaGate) -> String {
+    let out = mg.stdout_text();
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("mediagate admin API listening on "))
+        .map(|url| url.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| panic!("no `mediagate admin API listening on` line:\n{out}\n{}", mg.stderr_text()))
 }
 
 // The steps of tests/browser/admin.mjs.
@@ -73,31 +77,37 @@ fn shown<'a>(report: &'a Value, name: &str) -> &'a str {
     report["reads"][name].as_str().unwrap_or_else(|| panic!("no {name} in the report: {report:#}"))
 }
 
-/// The list's row of integration `name`: the line of text that starts with it.
-fn row<'a>(list: &'a str, name: &str) -> &'a str {
-    list.lines()
-        .find(|l| l.trim_start().starts_with(name))
-        .unwrap_or_else(|| panic!("no row for {name:?} in the list:\n{list}"))
+/// The list's row of integration `name`: its lines, from the one that starts
+/// with the name to the blank line between rows.
+fn row(list: &str, name: &str) -> String {
+    let lines: Vec<&str> = list.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(name))
+        .unwrap_or_else(|| panic!("no row for {name:?} in the list:\n{list}"));
+    lines[at..].iter().take_while(|l| !l.trim().is_empty()).copied().collect::<Vec<_>>().join("\n")
 }
 
 #[test]
 fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
     let Some(s3) = s3_peer() else { return };
     let Some(b) = browser() else { return };
-    let broken_bucket = unique_bucket("admin-page-broken");
-    let gallery_bucket = unique_bucket("admin-page-gallery");
-    s3.seed(&broken_bucket, &[("hello.txt", b"hello from the broken one")]);
+    // "photos" has a wrong secret; "gallery" is added through the page; "demo"
+    // (a local directory) has objects in the cache.
+    let photos_bucket = unique_bucket("photos");
+    let gallery_bucket = unique_bucket("gallery");
+    s3.seed(&photos_bucket, &[("hello.txt", b"hello from photos")]);
     s3.seed(&gallery_bucket, &[("hello.txt", b"hello from the gallery")]);
 
-    let port = free_port();
-    let broken = s3.integration_at("broken", &s3.host, s3.port, &[&broken_bucket], WRONG_SECRET, "");
-    let mg = MediaGate::start(&config(&[&admin_section(port), &broken]));
-    let admin = format!("http://127.0.0.1:{port}");
-    assert!(
-        common::wait_until(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
-        "the admin listener on {admin} did not come up:\n{}",
-        mg.stderr_text()
-    );
+    let photos = s3.integration_at("photos", &s3.host, s3.port, &[&photos_bucket], WRONG_SECRET, "");
+    let demo = common::local_integration("demo", &root().join("examples/media"), &["demo"]);
+    let mg = MediaGate::start(&config(&[&admin_section(), &photos, &demo]));
+    let admin = admin_url(&mg);
+    // Two misses and a hit, for the cache figures.
+    for key in ["testsrc.png", "testsrc.png", "gradient.jpg"] {
+        let r = common::get(&mg.path_url("local", "demo", key), &[]);
+        assert_eq!(r.status, 200, "{}", r.describe());
+    }
 
     // The page and its files are public and carry the strict CSP.
     for path in ["/", "/assets/app.js", "/assets/app.css"] {
@@ -116,7 +126,7 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         read("#login", "refused"),
         fill("#token", TOKEN),
         press("Sign in", "#login"),
-        wait_text("broken", "#list"),
+        wait_text("photos", "#list"),
         read("#list", "list_at_start"),
         read("#figures", "cache"),
         // Add an integration through the form, with the right keys.
@@ -124,12 +134,27 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         select(&field("type"), "s3"),
         fill(&field("name"), "gallery"),
         fill(&field("endpoint"), &s3.host),
-        fill(&field("port"), &s3.port.to_string()),
         select(&field("tls"), if s3.tls { "true" } else { "false" }),
         fill(&field("region"), &s3.region),
         select(&field("addressing"), "path"),
         fill(&field("access_key_id"), &s3.access_key),
         fill(&field("secret_access_key"), &s3.secret_key),
+        json!({ "unlabelled": "body", "as": "unlabelled" }),
+        // A port that is not a number: 400, nothing saved, the problem by its field, the form kept.
+        fill(&field("port"), "not-a-port"),
+        fill(&field("buckets"), &gallery_bucket),
+        press("Save", "#editor"),
+        wait_text("Not saved", "#result"),
+        read("#result", "bad_port"),
+        read("#form .field[data-key=\"port\"] .problem", "port_problem"),
+        json!({ "readValue": field("secret_access_key"), "as": "secret_kept" }),
+        // A bucket another integration serves: 409, nothing saved.
+        fill(&field("port"), &s3.port.to_string()),
+        fill(&field("buckets"), &photos_bucket),
+        press("Save", "#editor"),
+        wait_text("Not saved", "#result"),
+        read("#result", "conflict"),
+        // Right at last.
         fill(&field("buckets"), &gallery_bucket),
         press("Save", "#editor"),
         wait_text("Created", "#result"),
@@ -142,15 +167,15 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         press("Close", "#editor"),
         wait_text("gallery", "#list"),
         // The failing one, tested on demand.
-        click_text("broken", "#list"),
+        click_text("photos", "#list"),
         press("Test connection", "#editor"),
         wait_text("Connection test failed", "#result"),
-        read("#result", "broken_test"),
+        read("#result", "photos_test"),
         wait_text("failing", "#list"),
         read("#list", "list"),
         press("Close", "#editor"),
         screenshot("admin-list.png"),
-        click_text("broken", "#list"),
+        click_text("photos", "#list"),
         press("Test connection", "#editor"),
         wait_text("Connection test failed", "#result"),
         screenshot("admin-failing-test.png"),
@@ -174,7 +199,7 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         read("#list-status", "deleted"),
         // Purge from the cache.
         json!({ "clickText": "Every locator starting with", "in": "#purge" }),
-        fill("#purge-value", &format!("s3://{broken_bucket}/")),
+        fill("#purge-value", "local://demo/"),
         press("Purge", "#purge"),
         wait_text("Purged", "#purge-status"),
         read("#purge-status", "purged"),
@@ -186,9 +211,12 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
         "refused",
         "list_at_start",
         "cache",
+        "bad_port",
+        "port_problem",
+        "conflict",
         "created",
         "gallery_test",
-        "broken_test",
+        "photos_test",
         "list",
         "resaved",
         "fixed",
@@ -207,12 +235,39 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
     }
 
     assert!(shown(&report, "refused").contains("not accepted"), "{report:#}");
-    let start = row(shown(&report, "list_at_start"), "broken");
-    assert!(start.contains("s3") && start.contains(&broken_bucket), "{start}");
-    let cache = shown(&report, "cache");
-    for figure in ["STORED", "ENTRIES", "HIT RATIO", "HITS", "MISSES", "EVICTIONS"] {
-        assert!(cache.to_uppercase().contains(figure), "no {figure} in the cache figures: {cache}");
-    }
+    // At start: the wrong secret was found by the start-up test; the local one is fine.
+    let start = shown(&report, "list_at_start");
+    let photos_row = row(start, "photos");
+    assert!(photos_row.contains("s3") && photos_row.contains(&format!("buckets: {photos_bucket}")), "{start}");
+    assert!(photos_row.contains("failing") && photos_row.contains("SignatureDoesNotMatch"), "{start}");
+    let demo_row = row(start, "demo");
+    assert!(demo_row.contains("local") && demo_row.contains("ok") && demo_row.contains("buckets: demo"), "{start}");
+    // The cache figures (text-transform makes the terms upper case), after 2 misses and 1 hit.
+    let cache: Vec<&str> = shown(&report, "cache").lines().map(str::trim).collect();
+    let figure = |term: &str| {
+        let at =
+            cache.iter().position(|l| l.eq_ignore_ascii_case(term)).unwrap_or_else(|| panic!("no {term}: {cache:?}"));
+        cache[at + 1]
+    };
+    assert_eq!(figure("entries"), "2", "{cache:?}");
+    assert_eq!(figure("hits"), "1", "{cache:?}");
+    assert_eq!(figure("misses"), "2", "{cache:?}");
+    assert_eq!(figure("hit ratio"), "33.3 %", "{cache:?}");
+    assert!(figure("stored").ends_with("of 256.0 MiB"), "{cache:?}");
+
+    assert_eq!(shown(&report, "unlabelled"), "", "form controls without a label");
+    let bad_port = shown(&report, "bad_port");
+    assert!(
+        bad_port.contains("Not saved") && bad_port.contains("bad_config") && bad_port.contains("port"),
+        "{bad_port}"
+    );
+    assert!(!shown(&report, "port_problem").is_empty(), "no problem shown by the port field: {report:#}");
+    assert_eq!(shown(&report, "secret_kept"), s3.secret_key, "the form lost what was typed");
+    let conflict = shown(&report, "conflict");
+    assert!(
+        conflict.contains("Not saved") && conflict.contains("conflict") && conflict.contains("photos"),
+        "{conflict}"
+    );
 
     // Saved with the right keys: ok, and the secret is write-only from then on.
     let created = shown(&report, "created");
@@ -222,11 +277,10 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
     assert!(shown(&report, "gallery_test").contains("Connection test passed"), "{report:#}");
 
     // The wrong secret: failing, with the storage's own code.
-    let broken_test = shown(&report, "broken_test");
-    assert!(broken_test.contains("Connection test failed: SignatureDoesNotMatch"), "{broken_test}");
+    let photos_test = shown(&report, "photos_test");
+    assert!(photos_test.contains("Connection test failed: SignatureDoesNotMatch"), "{photos_test}");
     let list = shown(&report, "list");
-    let broken_row = row(list, "broken");
-    assert!(broken_row.contains("failing"), "{list}");
+    assert!(row(list, "photos").contains("failing"), "{list}");
     assert!(list.contains("SignatureDoesNotMatch"), "{list}");
     assert!(row(list, "gallery").contains("ok"), "{list}");
     assert!(list.contains(&format!("buckets: {gallery_bucket}")), "{list}");
@@ -237,19 +291,19 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
     assert!(!resaved.contains("incomplete"), "{resaved}");
     let fixed = shown(&report, "fixed");
     assert!(fixed.contains("Status: ✓ ok"), "{fixed}");
-    assert!(row(shown(&report, "list_fixed"), "broken").contains("ok"), "{report:#}");
+    assert!(row(shown(&report, "list_fixed"), "photos").contains("ok"), "{report:#}");
     // ... and media flows through it with no restart.
-    let media = common::get(&mg.path_url("s3", &broken_bucket, "hello.txt"), &[]);
+    let media = common::get(&mg.path_url("s3", &photos_bucket, "hello.txt"), &[]);
     assert_eq!(media.status, 200, "{}", media.describe());
-    assert_eq!(&media.body[..], b"hello from the broken one");
+    assert_eq!(&media.body[..], b"hello from photos");
 
     // Deleted after a confirmation.
     let dialogs = report["dialogs"].as_array().expect("dialogs");
     assert!(dialogs.iter().any(|d| d.as_str().is_some_and(|d| d.starts_with("confirm") && d.contains("gallery"))));
     let after = shown(&report, "list_after_delete");
-    assert!(!after.contains("gallery") && after.contains("broken"), "{after}");
+    assert!(!after.contains("gallery") && after.contains("photos"), "{after}");
     assert!(shown(&report, "deleted").contains("Deleted the integration “gallery”"), "{report:#}");
-    assert!(shown(&report, "purged").starts_with("Purged "), "{report:#}");
+    assert_eq!(shown(&report, "purged"), "Purged 2 cached objects for prefix local://demo/.", "{report:#}");
 
     for name in ["admin-list.png", "admin-failing-test.png"] {
         let shot = root().join("docs/screenshots").join(name);

@@ -16,6 +16,7 @@
 //     {"read": selector, "as": name}             record the element's visible text
 //     {"readValue": selector, "as": name}        record an input's current value
 //     {"readAttr": selector, "attr": a, "as": n} record an attribute
+//     {"unlabelled": selector, "as": name}       record the form controls in it that have no label
 //     {"screenshot": [paths]}                    a full-page PNG to each path
 //   ] }.
 // Every wait gives up after "timeoutMs" (default 30000). A `confirm()` is
@@ -72,7 +73,13 @@ async function run(step) {
   else if ('waitNoText' in step) await waitText(step.in ?? 'body', step.waitNoText, false);
   else if ('read' in step) reads[step.as] = await visibleText(step.read);
   else if ('readValue' in step) reads[step.as] = await page.locator(step.readValue).first().inputValue({ timeout });
-  else if ('readAttr' in step) reads[step.as] = await page.locator(step.readAttr).first().getAttribute(step.attr, { timeout });
+  else if ('unlabelled' in step) {
+    // Form controls a screen reader would announce without a name.
+    reads[step.as] = await page.locator(step.unlabelled).evaluate((root) =>
+      [...root.querySelectorAll('input, select, textarea')]
+        .filter((c) => c.type !== 'hidden' && c.labels.length === 0 && !c.getAttribute('aria-label'))
+        .map((c) => c.name || c.id || c.outerHTML.slice(0, 60)).join(' '));
+  } else if ('readAttr' in step) reads[step.as] = await page.locator(step.readAttr).first().getAttribute(step.attr, { timeout });
   else if ('screenshot' in step) {
     const [first, ...more] = step.screenshot;
     mkdirSync(dirname(first), { recursive: true });

@@ -202,12 +202,16 @@ function problemList(problems) {
 
 /** What an integration serves: its buckets, its Azure storage URL, or everything by default. */
 function scopeOf(i) {
-  const lists = ['buckets', 'containers'].filter((k) => Array.isArray(i[k]) && i[k].length);
   const parts = [];
   if (i.type === 'azure-blob') parts.push(i.storage_url ? String(i.storage_url) : 'no storage URL yet');
-  for (const k of lists) parts.push(`${k}: ${i[k].join(', ')}`);
+  for (const k of ['buckets', 'containers']) {
+    if (!Array.isArray(i[k]) || !i[k].length) continue;
+    if (parts.length) parts.push('; ');
+    parts.push(`${k}: `);
+    i[k].forEach((b, n) => parts.push(n ? ', ' : '', el('span', { class: 'bucket', text: b })));
+  }
   if (!parts.length) parts.push('all buckets by default');
-  return parts.join('; ');
+  return parts;
 }
 
 // ------------------------------------------------------------------ the list
@@ -246,7 +250,7 @@ function renderList() {
       el('th', { scope: 'row' }, open),
       el('td', { class: 'type', text: i.type }),
       el('td', {}, badge(i.status)),
-      el('td', { class: 'scope', text: scopeOf(i) }),
+      el('td', { class: 'scope' }, scopeOf(i)),
       el('td', {}, last, problems));
     tr.addEventListener('click', (e) => { if (!e.target.closest('button')) openEditor(i); });
     open.addEventListener('click', () => openEditor(i));
@@ -351,6 +355,7 @@ function setValue(f, value) {
   const { def, input } = f;
   f.stored = false;
   if (def.secret) {
+    input.type = 'password';
     input.value = '';
     input.placeholder = '';
     f.helpP.textContent = f.help;
@@ -371,6 +376,11 @@ function setValue(f, value) {
       });
       f.helpP.after(forget);
       return;
+    }
+    if (typeof value === 'string' && value.startsWith('${')) {
+      // A reference to an environment variable is not the secret: show it.
+      input.type = 'text';
+      f.helpP.textContent = `${f.help} Written as a reference: mediagate reads the secret from that environment variable.`;
     }
   }
   if (value === undefined || value === null) input.value = '';
@@ -615,6 +625,12 @@ async function loadCache() {
     return;
   }
   const c = answer.json;
+  $('purge').hidden = c.enabled === false;
+  if (c.enabled === false) {
+    $('figures').replaceChildren(el('div', { class: 'figure wide' }, el('dt', { text: 'Cache' }),
+      el('dd', { text: 'Off: this mediagate has no [cache] section, so every request goes to the storage.' })));
+    return;
+  }
   const lookups = (c.hits ?? 0) + (c.misses ?? 0);
   const ratio = typeof c.hit_ratio === 'number' ? c.hit_ratio : lookups ? c.hits / lookups : null;
   const fill = c.max_bytes ? c.bytes / c.max_bytes : 0;
@@ -623,7 +639,9 @@ async function loadCache() {
     figure('Stored', `${bytes(c.bytes)} of ${bytes(c.max_bytes)}`,
       el('meter', { min: 0, max: 1, value: Math.min(1, fill), 'aria-label': 'Cache fill', title: `${(fill * 100).toFixed(1)} % full` })),
     figure('Entries', count(c.entries)),
-    figure('Hit ratio', lookups && ratio !== null ? `${(ratio * 100).toFixed(1)} %` : '– (no requests yet)'),
+    lookups && ratio !== null
+      ? figure('Hit ratio', `${(ratio * 100).toFixed(1)} %`)
+      : figure('Hit ratio', '–', el('span', { class: 'note', text: 'no requests yet' })),
     figure('Hits', count(c.hits)),
     figure('Misses', count(c.misses)),
     figure('Evictions', count(c.evictions)),
@@ -679,4 +697,10 @@ setupCache();
 if (sessionStorage.getItem(TOKEN_KEY)) $('sign-out').hidden = false;
 loadAll();
 setInterval(refreshRelativeTimes, 30_000);
+// Back to this tab: show what changed meanwhile (another admin, a reload of the file).
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden || $('app').hidden || busy) return;
+  loadList().catch(() => {});
+  loadCache().catch(() => {});
+});
 setInterval(() => { if (!$('app').hidden && !document.hidden) loadCache().catch(() => {}); }, 10_000);
