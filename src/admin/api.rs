@@ -37,7 +37,19 @@ pub async fn route(
             audit("test", name, &test.code, peer);
             Ok(json(StatusCode::OK, &json!(test)))
         }
-        (&Method::POST, ["api", "cache", "purge"]) => purge(live, &body, peer),
+        (&Method::POST, ["api", "cache", "purge"]) => {
+            let outcome = purge(live, &body);
+            match &outcome {
+                Ok((what, purged)) => {
+                    tracing::info!(target: "mediagate::audit", action = "purge", what, objects = purged, outcome = "purged", client = %peer, "admin change");
+                }
+                Err(e) => {
+                    tracing::info!(target: "mediagate::audit", action = "purge", outcome = e.kind.code(), client = %peer, "admin change");
+                }
+            }
+            let (_, purged) = outcome?;
+            Ok(json(StatusCode::OK, &json!({ "purged": purged })))
+        }
         (&Method::GET, ["api", "cache"]) => Ok(cache_figures(live)),
         (&Method::GET, ["api", "types"]) => Ok(json(StatusCode::OK, &types())),
         (&Method::GET, ["openapi.json"]) => Ok(json(StatusCode::OK, &openapi::document())),
@@ -121,23 +133,25 @@ async fn delete(live: &Live, name: &str, peer: SocketAddr) -> Result<Response<Bo
     Ok(resp)
 }
 
-/// `POST /api/cache/purge` with `{"locator": ...}` or `{"prefix": ...}`.
-fn purge(live: &Live, body: &[u8], peer: SocketAddr) -> Result<Response<Body>> {
+/// `POST /api/cache/purge` with `{"locator": ...}` or `{"prefix": ...}`:
+/// what was purged and how many entries.
+fn purge(live: &Live, body: &[u8]) -> Result<(String, usize)> {
     let fields = object(body)?;
     let by = |k: &str| fields.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-    let Some(cache) = live.cache() else {
-        return Ok(json(StatusCode::OK, &json!({ "purged": 0 })));
-    };
-    let (what, purged) = match (by("locator"), by("prefix")) {
-        (Some(locator), None) => (locator, cache.purge_locator(locator)),
-        (None, Some(prefix)) => (prefix, cache.purge_prefix(prefix)),
+    let (what, locator) = match (by("locator"), by("prefix")) {
+        (Some(locator), None) => (locator, true),
+        (None, Some(prefix)) => (prefix, false),
         _ => {
             let msg = "send {\"locator\": \"s3://bucket/key\"} or {\"prefix\": \"s3://bucket/\"}, one of them";
             return Err(Error::new(Kind::BadConfig, msg));
         }
     };
-    tracing::info!(target: "mediagate::audit", action = "purge", what, objects = purged, client = %peer, "admin change");
-    Ok(json(StatusCode::OK, &json!({ "purged": purged })))
+    let purged = match live.cache() {
+        None => 0,
+        Some(cache) if locator => cache.purge_locator(what),
+        Some(cache) => cache.purge_prefix(what),
+    };
+    Ok((what.to_owned(), purged))
 }
 
 /// `GET /api/cache`: the figures the page shows.
@@ -194,9 +208,15 @@ fn key_def(k: &KeyDef) -> Value {
 fn object(body: &[u8]) -> Result<Map<String, Value>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::new(Kind::BadConfig, "the body must be a JSON object")),
-        Err(e) => Err(Error::new(Kind::BadConfig, format!("the body is not JSON: {e}"))),
+        Ok(_) => Err(body_problem("the body must be a JSON object".to_owned())),
+        Err(e) => Err(body_problem(format!("the body is not JSON: {e}"))),
     }
+}
+
+/// A body that is not a JSON object: `400 bad_config` with the one problem
+/// in `problems` (key `""`: the whole body), as every `bad_config` has.
+fn body_problem(message: String) -> Error {
+    Error::new(Kind::BadConfig, message.clone()).with_problems(vec![(String::new(), message)])
 }
 
 /// The audit line of an admin change: action, integration, outcome, client; never a value.

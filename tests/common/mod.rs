@@ -18,6 +18,7 @@
 //! `CI=true`, where a missing peer is a failure.
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
+pub mod admin;
 pub mod browser;
 pub mod relay;
 
@@ -564,7 +565,8 @@ pub struct MediaGate {
     pub config_path: PathBuf,
     stderr: Arc<Mutex<Vec<String>>>,
     stdout: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    /// The temp dir of the config file, when the harness wrote it.
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn bin() -> &'static str {
@@ -616,6 +618,18 @@ impl MediaGate {
     /// status and stderr) instead of panicking: for configs that must be refused.
     pub fn try_start(config_toml: &str) -> Result<MediaGate, String> {
         let (dir, path) = write_config(config_toml);
+        MediaGate::launch(path, Some(dir), &[])
+    }
+
+    /// Like [`MediaGate::start`] on an existing config file (which the test
+    /// owns, so it outlives the process: to restart on the same file), with
+    /// `env` added to the process's environment (for `${VAR}` references).
+    pub fn start_file(path: &Path, env: &[(&str, &str)]) -> MediaGate {
+        MediaGate::launch(path.to_path_buf(), None, env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn launch(path: PathBuf, dir: Option<tempfile::TempDir>, env: &[(&str, &str)]) -> Result<MediaGate, String> {
+        let config_toml = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("(cannot read it: {e})"));
         let mut child = Command::new(bin())
             .arg("serve")
             .arg("--config")
@@ -624,6 +638,7 @@ impl MediaGate {
             .arg("json")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("RUST_BACKTRACE", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -766,6 +781,29 @@ impl MediaGate {
     pub fn stdout_text(&self) -> String {
         self.stdout.lock().unwrap().join("\n")
     }
+
+    /// The admin listener's URL (`http://127.0.0.1:P`), from the
+    /// `mediagate admin API listening on ...` line, printed before the
+    /// media listener's line [`MediaGate::start`] waits for. Panics, showing
+    /// the output, when there is none (no `[admin]` table).
+    pub fn admin_url(&self) -> String {
+        let out = self.stdout_text();
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix("mediagate admin API listening on "))
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| panic!("no `mediagate admin API listening on` line:\n{out}\n{}", self.stderr_text()))
+    }
+
+    /// Sends signal `name` (`HUP`, `TERM`...) to the process, with `kill -s`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg("-s")
+            .arg(name)
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+        assert!(status.success(), "kill -s {name} {} failed: {status}", self.pid());
+    }
 }
 
 impl Drop for MediaGate {
@@ -890,7 +928,21 @@ pub fn request(method: Method, url: &str, headers: &[(&str, &str)]) -> TestRespo
 /// If no chunk comes for [`CHUNK_TIMEOUT`], the error starts with
 /// [`CLIENT_TIMEOUT`].
 pub fn get_streaming(url: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Result<u64, String>, String) {
+    get_streaming_with_pause(url, headers, u64::MAX, || {})
+}
+
+/// Like [`get_streaming`], but once at least `pause_after` body bytes are
+/// read, stops reading and runs `pause` (on a thread of its own, so it may
+/// use the harness's client) before reading the rest: a slow reader with a
+/// request in flight while `pause` changes something.
+pub fn get_streaming_with_pause(
+    url: &str,
+    headers: &[(&str, &str)],
+    pause_after: u64,
+    pause: impl FnOnce() + Send,
+) -> (StatusCode, HeaderMap, Result<u64, String>, String) {
     let req = build(Method::GET, url, headers);
+    let mut pause = Some(pause);
     runtime().block_on(async {
         let resp = match tokio::time::timeout(REQUEST_TIMEOUT, CLIENT.request(req)).await {
             Ok(Ok(r)) => r,
@@ -911,6 +963,13 @@ pub fn get_streaming(url: &str, headers: &[(&str, &str)]) -> (StatusCode, Header
                     if let Ok(data) = frame.into_data() {
                         hasher.update(&data);
                         read += data.len() as u64;
+                    }
+                    if read >= pause_after
+                        && let Some(pause) = pause.take()
+                    {
+                        if let Err(panic) = std::thread::scope(|s| s.spawn(pause).join()) {
+                            std::panic::resume_unwind(panic);
+                        }
                     }
                 }
             }
