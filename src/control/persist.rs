@@ -38,7 +38,8 @@ pub type Fields = Map<String, Json>;
 /// Why an edit of the config text is refused; every message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
-    #[error("the config file is not valid TOML, so it cannot be edited: {0}")]
+    /// Only the parser's message: its `Display` quotes the broken line, which may hold a secret.
+    #[error("the config file is not valid TOML, so it cannot be edited: {}; fix the file first", .0.message())]
     Parse(#[from] toml_edit::TomlError),
     #[error(
         "`integration` in the config file is not a list of [[integration]] tables; write each \

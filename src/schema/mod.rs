@@ -184,7 +184,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// TOML syntax errors, with line and column; only the first of each
-    /// line, as the others usually follow from it.
+    /// line, as the others usually follow from it. The parser's message
+    /// only, never the text of the line (its `Display` quotes it): a string
+    /// left unclosed may be a secret, and these problems go to the log and
+    /// to `/readyz`.
     pub fn syntax_errors(&self, errors: &[toml::de::Error]) -> ConfigErrors {
         let mut lines = Vec::new();
         let mut problems = Vec::new();
@@ -192,10 +195,20 @@ impl<'a> Ctx<'a> {
             let line = e.span().map(|s| self.line(s.start));
             if line.is_none() || !lines.contains(&line) {
                 lines.push(line);
-                problems.push(format!("{}: {}", self.file, e.to_string().trim_end()));
+                let at = e.span().map_or(String::new(), |s| {
+                    format!(" at line {}, column {}", self.line(s.start), self.column(s.start))
+                });
+                problems.push(format!("{}: TOML parse error{at}: {}", self.file, e.message().trim_end()));
             }
         }
         ConfigErrors::messages(problems)
+    }
+
+    /// The 1-based column (in characters) of a byte offset.
+    fn column(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        let start = self.text.as_bytes()[..offset].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        self.text.get(start..offset).map_or(0, |s| s.chars().count()) + 1
     }
 
     /// `value` when nothing was found, else every problem in file order.
