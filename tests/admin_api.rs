@@ -429,7 +429,9 @@ fn every_change_writes_one_audit_line_with_action_integration_outcome_and_client
     bad["port"] = json!("x");
     let purge =
         || api.call(Method::POST, "/api/cache/purge", Some(&json!({"prefix": format!("s3://{bucket}/")}).to_string()));
-    let changes: Vec<(&str, Option<&str>, &str, Box<dyn Fn() -> u16 + '_>)> = vec![
+    // (action, integration, what the outcome says, the change, answering its status)
+    type Change<'a> = (&'a str, Option<&'a str>, &'a str, Box<dyn Fn() -> u16 + 'a>);
+    let changes: Vec<Change> = vec![
         ("put", Some("audited"), "created", Box::new(|| api.put("audited", &good).status.as_u16())),
         ("put", Some("audited"), "replaced", Box::new(|| api.put("audited", &good).status.as_u16())),
         ("put", Some("audited"), "bad_config", Box::new(|| api.put("audited", &bad).status.as_u16())),

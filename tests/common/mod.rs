@@ -966,10 +966,9 @@ pub fn get_streaming_with_pause(
                     }
                     if read >= pause_after
                         && let Some(pause) = pause.take()
+                        && let Err(panic) = std::thread::scope(|s| s.spawn(pause).join())
                     {
-                        if let Err(panic) = std::thread::scope(|s| s.spawn(pause).join()) {
-                            std::panic::resume_unwind(panic);
-                        }
+                        std::panic::resume_unwind(panic);
                     }
                 }
             }
