@@ -80,8 +80,9 @@ fn an_integration_saved_with_a_wrong_secret_is_failing_and_a_second_put_fixes_it
     assert_eq!(media.status, 200, "{}", media.describe());
     assert_eq!(media.body.as_ref(), b"hello through the admin API");
     assert!(mg.is_running(), "the same process serves the fixed integration");
-    let starts = mg.logs().iter().filter(|l| l["message"] == "mediagate started").count();
-    assert_eq!(starts, 1, "mediagate started once:\n{}", mg.stderr_text());
+    let starts = || mg.logs().iter().filter(|l| l["message"] == "mediagate started").count();
+    assert!(wait_until(WAIT, || starts() > 0), "no start-up line:\n{}", mg.stderr_text());
+    assert_eq!(starts(), 1, "mediagate started once:\n{}", mg.stderr_text());
 }
 
 #[test]
@@ -310,7 +311,7 @@ fn replacing_an_integration_drops_its_cached_objects_and_other_changes_keep_them
 fn a_response_in_flight_is_not_broken_by_a_replacement_of_its_integration() {
     let Some(s3) = s3_peer() else { return };
     let bucket = unique_bucket("api-inflight");
-    let data = pattern_bytes(12 << 20, 6);
+    let data = pattern_bytes(16 << 20, 6);
     s3.seed(&bucket, &[("big.bin", &data)]);
     let relay = Relay::start(s3.addr(), Fault::None);
     let (mg, api) = start(&[ONE_REQUEST_PER_CONNECTION]);
@@ -321,6 +322,7 @@ fn a_response_in_flight_is_not_broken_by_a_replacement_of_its_integration() {
     changed["cache_control"] = json!("public, max-age=9");
     let url = mg.path_url("s3", &bucket, "big.bin");
     let (status, _, outcome, sha) = common::get_streaming_with_pause(&url, &[], 256 * 1024, || {
+        assert!(relay.open_connections() > 0, "the storage response is still in flight during the change");
         let r = api.put("streamed", &changed);
         assert_eq!(r.status, 200, "the replacement while a response is in flight: {}", r.describe());
     });

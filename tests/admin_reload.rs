@@ -338,6 +338,8 @@ fn no_secret_appears_in_any_answer_metric_or_log_line() {
     keep("readyz", api.call_as(Method::GET, "/readyz", None, None));
     keep("cache", api.get("/api/cache"));
     keep("delete", api.delete("azsas"));
+    let last_logged = || mg.logs().iter().any(|l| l["action"] == "delete" && l["integration"] == "azsas");
+    assert!(wait_until(WAIT, last_logged), "the session's last audit line did not come:\n{}", mg.stderr_text());
     said.push(("stdout".to_owned(), mg.stdout_text()));
     said.push(("stderr".to_owned(), mg.stderr_text()));
 

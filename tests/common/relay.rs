@@ -49,7 +49,8 @@ pub struct Relay {
     addr: SocketAddr,
     stats: Arc<Stats>,
     shutdown: watch::Sender<bool>,
-    closed: std::sync::mpsc::Receiver<()>,
+    /// In a mutex so that a `&Relay` can be shared with other threads.
+    closed: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 impl Relay {
@@ -79,7 +80,7 @@ impl Relay {
             drop(listener);
             let _ = closed_tx.send(());
         });
-        Relay { addr, stats, shutdown, closed }
+        Relay { addr, stats, shutdown, closed: std::sync::Mutex::new(closed) }
     }
 
     /// The address to point mediagate at.
@@ -111,7 +112,8 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
-        let _ = self.closed.recv_timeout(std::time::Duration::from_secs(10));
+        let closed = self.closed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = closed.recv_timeout(std::time::Duration::from_secs(10));
     }
 }
 
