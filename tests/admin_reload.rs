@@ -179,6 +179,18 @@ fn sighup_applies_an_integration_added_to_the_file_by_hand() {
 }
 
 #[test]
+fn a_sighup_right_after_start_up_reloads_instead_of_ending_the_process() {
+    let file = ConfigFile::new(&server_config("0s", &[&admin_section(TOKEN)]));
+    let mut mg = MediaGate::start_file(&file.path, &[]);
+    // At once: the `listening` line tells scripts that all is up, signals included.
+    mg.signal("HUP");
+    let heard = |mg: &MediaGate| mg.logs().iter().any(|l| l["message"] == "SIGHUP: the config file is unchanged");
+    wait_until(WAIT, || heard(&mg) || !mg.is_running());
+    assert!(mg.is_running(), "a SIGHUP after the listening line ended mediagate:\n{}", mg.stderr_text());
+    assert!(heard(&mg), "the SIGHUP was not heard:\n{}", mg.stderr_text());
+}
+
+#[test]
 fn a_changed_file_is_picked_up_without_a_signal() {
     let Some(s3) = s3_peer() else { return };
     let (bucket, added) = (unique_bucket("poll-steady"), unique_bucket("poll-added"));

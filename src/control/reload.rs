@@ -14,16 +14,33 @@ pub enum Trigger {
 }
 
 /// Reloads `live` on `SIGHUP` and, when `poll` is not zero, whenever the
-/// file's content changes; runs until the process ends. `on_reload` hears
-/// each outcome (`"ok"` or `"error"`), for the metrics.
-pub async fn watch(live: Live, poll: Duration, on_reload: impl Fn(&str) + Send + 'static) {
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+/// file's content changes; the future runs until the process ends.
+/// `on_reload` hears each outcome (`"ok"` or `"error"`), for the metrics.
+///
+/// The `SIGHUP` handler is installed by this call, not when the future is
+/// first polled: call it before the `listening` line is printed, since a
+/// `SIGHUP` that comes before the handler ends the process.
+pub fn watch(
+    live: Live,
+    poll: Duration,
+    on_reload: impl Fn(&str) + Send + 'static,
+) -> impl std::future::Future<Output = ()> + Send {
+    let hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!(error = %e, "cannot listen for SIGHUP; reloads come from file changes only");
             None
         }
     };
+    run(live, poll, hup, on_reload)
+}
+
+async fn run(
+    live: Live,
+    poll: Duration,
+    mut hup: Option<tokio::signal::unix::Signal>,
+    on_reload: impl Fn(&str) + Send + 'static,
+) {
     let mut tick = (!poll.is_zero()).then(|| tokio::time::interval(poll));
     loop {
         let trigger = tokio::select! {
