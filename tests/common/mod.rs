@@ -9,7 +9,8 @@
 //!   APIs (SigV4 / SharedKey signed);
 //! - [`MediaGate`]: one mediagate process per test, on `127.0.0.1:0`;
 //! - [`get`], [`head`], [`get_streaming`], [`get_partial`]: a small HTTP client;
-//! - [`relay`]: a fault-injecting TCP relay to put between mediagate and a peer.
+//! - [`relay`]: a fault-injecting TCP relay to put between mediagate and a peer;
+//! - [`admin`]: a client of the admin API, and the `[admin]` table.
 //!
 //! The API is synchronous: tests are plain `#[test]` functions; the async
 //! parts run on one shared tokio runtime ([`runtime`]).
@@ -524,9 +525,8 @@ pub fn encode_component(s: &str) -> String {
 
 /// A whole config: `[server]` listening on `127.0.0.1:0` (so tests can run
 /// in parallel), then `parts` (more tables: `[[integration]]`, `[upstream]`...)
-/// in order. (No `[admin]` table: this version of mediagate has no admin
-/// listener and rejects the section; when it gets one, add
-/// `[admin] listen = "127.0.0.1:0"` here so parallel tests do not collide.)
+/// in order. (No `[admin]` table, so no admin listener: the admin API's
+/// tests add [`admin::admin_section`], which listens on `127.0.0.1:0`.)
 pub fn config(parts: &[&str]) -> String {
     let mut c = String::from("[server]\nlisten = \"127.0.0.1:0\"\n");
     for part in parts {
