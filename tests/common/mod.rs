@@ -523,9 +523,8 @@ pub fn encode_component(s: &str) -> String {
 
 /// A whole config: `[server]` listening on `127.0.0.1:0` (so tests can run
 /// in parallel), then `parts` (more tables: `[[integration]]`, `[upstream]`...)
-/// in order. (No `[admin]` table: this version of mediagate has no admin
-/// listener and rejects the section; when it gets one, add
-/// `[admin] listen = "127.0.0.1:0"` here so parallel tests do not collide.)
+/// in order. (No `[admin]` table, so no admin listener: tests of the admin
+/// API add `[admin]` with `listen = "127.0.0.1:0"` so parallel tests do not collide.)
 pub fn config(parts: &[&str]) -> String {
     let mut c = String::from("[server]\nlisten = \"127.0.0.1:0\"\n");
     for part in parts {
