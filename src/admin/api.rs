@@ -26,6 +26,8 @@ pub async fn route(
     peer: SocketAddr,
 ) -> Result<Response<Body>> {
     let live = &admin.live;
+    // HEAD is answered as GET; hyper sends no body for it.
+    let method = if method == Method::HEAD { &Method::GET } else { method };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         (&Method::GET, ["api", "integrations"]) => Ok(list(live)),
