@@ -51,6 +51,7 @@ pub async fn serve(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    live.set_ready();
     let reloads = metrics.clone();
     tokio::spawn(reload::watch(live.clone(), config.server.config_poll_interval, move |o| reloads.config_reload(o)));
     tokio::spawn(async move { live.test_untested().await });

@@ -54,6 +54,8 @@ struct Inner {
     /// The last connection test of each integration, by name.
     tests: Mutex<HashMap<String, ConnectionTest>>,
     status: Mutex<ConfigStatus>,
+    /// Set once the media listener is up (`/readyz`).
+    ready: std::sync::atomic::AtomicBool,
 }
 
 /// What `/readyz` says about the config.
@@ -114,6 +116,7 @@ impl Live {
                 ops: tokio::sync::Mutex::new(()),
                 tests: Mutex::new(HashMap::new()),
                 status: Mutex::new(status),
+                ready: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -124,6 +127,15 @@ impl Live {
 
     pub fn cache(&self) -> Option<&Cache> {
         self.inner.cache.as_ref()
+    }
+
+    /// Marks the process ready: the config is loaded and the listeners are up.
+    pub fn set_ready(&self) {
+        self.inner.ready.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn status(&self) -> ConfigStatus {
