@@ -15,8 +15,9 @@ pub enum Trigger {
 
 /// Reloads `live` on `SIGHUP` and, when `poll` is not zero, whenever the
 /// file's content changes; runs until the process ends. `on_reload` hears
-/// each outcome (`"ok"` or `"error"`), for the metrics.
-pub async fn watch(live: Live, poll: Duration, on_reload: impl Fn(&str) + Send + 'static) {
+/// each outcome (`"ok"` or `"error"`), for the metrics. With `test`, new and
+/// changed integrations get a connection test (their status in the admin API).
+pub async fn watch(live: Live, poll: Duration, test: bool, on_reload: impl Fn(&str) + Send + 'static) {
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -40,8 +41,10 @@ pub async fn watch(live: Live, poll: Duration, on_reload: impl Fn(&str) + Send +
             Ok(Reloaded::Applied) => {
                 on_reload("ok");
                 tracing::info!(trigger = ?trigger, integrations = live.list().len(), "config reloaded; changes to sections other than [[integration]] apply at the next restart");
-                let live = live.clone();
-                tokio::spawn(async move { live.test_untested().await });
+                if test {
+                    let live = live.clone();
+                    tokio::spawn(async move { live.test_untested().await });
+                }
             }
             Err(problems) => {
                 on_reload("error");
