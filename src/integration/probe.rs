@@ -394,7 +394,7 @@ fn s3_sentence(
             "{who}: the secret access key does not match the access key id {akid} (the storage computed another \
              signature): re-enter the secret access key that belongs to {akid}"
         ),
-        Some("InvalidAccessKeyId") => format!(
+        Some("InvalidAccessKeyId" | "NotSignedUp") => format!(
             "{who}: the storage at {endpoint} does not know the access key id {akid}: check access_key_id for a \
              typo, and that the key exists, is active, and belongs to this storage"
         ),
@@ -597,6 +597,12 @@ mod tests {
                 refused_in(bucket(), 403, Some("InvalidAccessKeyId"), None),
                 "InvalidAccessKeyId",
                 &["does not know the access key id AKID1", "check access_key_id"],
+            ),
+            (
+                s3(),
+                refused_in(bucket(), 403, Some("NotSignedUp"), None),
+                "NotSignedUp",
+                &["does not know the access key id AKID1"],
             ),
             (
                 s3(),
