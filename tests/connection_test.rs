@@ -308,3 +308,23 @@ fn a_root_removed_after_start_up_is_not_found_naming_the_root() {
     let t = runtime().block_on(registry.all()[0].test_connection(LIMIT));
     assert_test(&t, "not_found", "gone", &["the root directory", "does not exist"], &[]);
 }
+
+// ------------------------------------------------------------------ TLS set the wrong way round
+
+#[test]
+fn tls_against_a_plain_http_port_is_tls_saying_set_tls_false() {
+    let Some(s3) = s3_peer() else { return };
+    if s3.tls {
+        return; // the peer speaks HTTPS: nothing to mix up
+    }
+    let t = test_connection(&s3_at("tlsonplain", &s3.host, s3.port, true), LIMIT);
+    assert_test(&t, "tls", "tlsonplain", &["set tls = false"], &[]);
+}
+
+#[test]
+fn plain_http_against_a_tls_port_is_connect_saying_set_tls_true() {
+    let host = "storage.localhost";
+    let port = untrusted_tls_listener(host);
+    let t = test_connection(&s3_at("plainontls", host, port, false), LIMIT);
+    assert_test(&t, "connect", "plainontls", &["set tls = true"], &[]);
+}

@@ -327,15 +327,17 @@ fn unreachable(ctx: &Context<'_>, host: &str, failure: &Failure) -> (String, Str
                 "is the storage running at {host}, and is the port right (the storage's API port, not its console)?"
             ),
         ),
-        Failure::Reset if !tls => {
-            ("connect", format!("if that port expects TLS (HTTPS), {tls_on}; otherwise check the port"))
+        // A TLS port answers plain HTTP with an alert (not HTTP) or a close.
+        Failure::Reset | Failure::Other(_) if !tls => {
+            ("connect", format!("if that port expects TLS (HTTPS), {tls_on}; otherwise check the host and port"))
         }
-        Failure::Reset => ("connect", "check the port, and any proxy in between".to_owned()),
+        Failure::Reset | Failure::Other(_) => {
+            ("connect", "check the host and port, and any proxy in between".to_owned())
+        }
         Failure::UnknownIssuer | Failure::WrongName(_) | Failure::NotValidYet(_) => ("tls", String::new()),
         Failure::Expired(_) => ("tls", "the storage's certificate must be renewed".to_owned()),
         Failure::Tls(_) => ("tls", format!("if that port serves plain HTTP, {tls_off}")),
         Failure::TimedOut => ("timeout", "is the host reachable from this machine?".to_owned()),
-        Failure::Other(_) => ("connect", "check the host and port".to_owned()),
     };
     let message = if advice.is_empty() { base } else { format!("{base}; {advice}") };
     (code.to_owned(), message)
@@ -752,6 +754,13 @@ mod tests {
                 &["connection refused", "is the storage running at s3.example:9000", "port"],
             ),
             (plain, unreachable(Failure::Reset), "connect", &["set tls = true"]),
+            (
+                plain,
+                unreachable(Failure::Other("invalid HTTP version parsed".to_owned())),
+                "connect",
+                &["set tls = true"],
+            ),
+            (s3(), unreachable(Failure::Reset), "connect", &["closed the connection", "check the host and port"]),
             (s3(), unreachable(Failure::UnknownIssuer), "tls", &["unknown issuer", "set ca_file"]),
             (s3(), unreachable(Failure::Expired(Some(day))), "tls", &["expired on Thu, 02 Jan 2020", "renewed"]),
             (
