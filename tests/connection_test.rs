@@ -27,7 +27,8 @@ fn test_connection(integration_toml: &str, limit: Duration) -> ConnectionTest {
     let text = config(&[integration_toml]);
     let cfg = mediagate::config::parse(&text, Path::new("connection_test.toml"), &|_| None)
         .unwrap_or_else(|e| panic!("the config does not parse: {e}\n{text}"));
-    let registry = Registry::build(&cfg).unwrap_or_else(|e| panic!("the integration does not build: {e}\n{text}"));
+    let registry = Registry::build(&cfg.integrations, &cfg.upstream, &cfg.source)
+        .unwrap_or_else(|e| panic!("the integration does not build: {e}\n{text}"));
     let integration = registry.all()[0].clone();
     runtime().block_on(integration.test_connection(limit))
 }
@@ -303,7 +304,7 @@ fn a_root_removed_after_start_up_is_not_found_naming_the_root() {
     std::fs::create_dir(&path).unwrap();
     let text = config(&[&local_integration("gone", &path, &[])]);
     let cfg = mediagate::config::parse(&text, Path::new("connection_test.toml"), &|_| None).unwrap();
-    let registry = Registry::build(&cfg).unwrap();
+    let registry = Registry::build(&cfg.integrations, &cfg.upstream, &cfg.source).unwrap();
     std::fs::remove_dir(&path).unwrap();
     let t = runtime().block_on(registry.all()[0].test_connection(LIMIT));
     assert_test(&t, "not_found", "gone", &["the root directory", "does not exist"], &[]);
