@@ -72,19 +72,13 @@ fn paths() -> Value {
             "delete": delete_integration(),
         },
         "/api/integrations/{name}/test": { "parameters": name, "post": test_integration() },
-        "/api/types": { "get": op("listTypes", "integrations", "Every integration type and its keys (what the page's form is built from)",
-            json!({ "200": answer("Types", "The types") })) },
-        "/api/cache": { "get": op("getCache", "cache", "Cache figures",
-            json!({ "200": answer("CacheFigures", "The figures (`{\"enabled\": false}` without a cache)") })) },
+        "/api/types": { "get": list_types() },
+        "/api/cache": { "get": cache_figures() },
         "/api/cache/purge": { "post": purge() },
-        "/metrics": { "get": op("getMetrics", "operations", "Prometheus metrics (names in CONTRACT.md section 6)",
-            json!({ "200": text("text/plain", "Prometheus text format 0.0.4") })) },
-        "/openapi.json": { "get": op("getOpenApi", "operations", "This description",
-            json!({ "200": json_schema("The OpenAPI 3.1 document",
-                json!({ "type": "object", "required": ["openapi", "info", "paths"], "properties": { "openapi": { "const": "3.1.0" } } })) })) },
-        "/healthz": { "get": public("healthz", "operations", "Liveness", json!({ "200": text("text/plain", "Alive: `ok`") })) },
-        "/readyz": { "get": public("readyz", "operations", "Readiness, and the state of the config file",
-            json!({ "200": answer("Readyz", "Ready"), "503": answer("Readyz", "Not ready") })) },
+        "/metrics": { "get": metrics() },
+        "/openapi.json": { "get": openapi_json() },
+        "/healthz": { "get": healthz() },
+        "/readyz": { "get": readyz() },
         "/": { "get": page("getPage", "The admin page", "text/html") },
         "/index.html": { "get": page("getIndex", "The admin page (the same as `/`)", "text/html") },
         "/assets/app.js": { "get": page("getScript", "The page's script", "text/javascript") },
@@ -180,6 +174,41 @@ fn purge() -> Value {
     purge
 }
 
+fn list_types() -> Value {
+    let summary = "Every integration type and its keys (what the page's form is built from)";
+    op("listTypes", "integrations", summary, json!({ "200": answer("Types", "The types") }))
+}
+
+fn cache_figures() -> Value {
+    let answer = answer("CacheFigures", "The figures (`{\"enabled\": false}` without a cache)");
+    op("getCache", "cache", "Cache figures", json!({ "200": answer }))
+}
+
+fn metrics() -> Value {
+    let summary = "Prometheus metrics (names in CONTRACT.md section 6)";
+    op("getMetrics", "operations", summary, json!({ "200": text("text/plain", "Prometheus text format 0.0.4") }))
+}
+
+fn openapi_json() -> Value {
+    let document = json!({ "type": "object", "required": ["openapi", "info", "paths"],
+                           "properties": { "openapi": { "const": "3.1.0" } } });
+    op(
+        "getOpenApi",
+        "operations",
+        "This description",
+        json!({ "200": json_schema("The OpenAPI 3.1 document", document) }),
+    )
+}
+
+fn healthz() -> Value {
+    public("healthz", "operations", "Liveness", json!({ "200": text("text/plain", "Alive: `ok`") }))
+}
+
+fn readyz() -> Value {
+    let responses = json!({ "200": answer("Readyz", "Ready"), "503": answer("Readyz", "Not ready") });
+    public("readyz", "operations", "Readiness, and the state of the config file", responses)
+}
+
 /// An operation behind the token: `401` is added to `responses`.
 fn op(id: &str, tag: &str, summary: &str, mut responses: Value) -> Value {
     responses["401"] = json!({ "$ref": "#/components/responses/Unauthorized" });
@@ -246,7 +275,8 @@ fn integration_schemas() -> Map<String, Value> {
         "VarReference",
         json!({
             "type": "string", "pattern": "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}",
-            "description": "A string holding a `${VAR}` reference, expanded from the environment when read (kept as written in answers)"
+            "description": "A string holding a `${VAR}` reference, expanded from the environment when read \
+                            (kept as written in answers)"
         }),
     )]);
     for t in TYPES {
@@ -316,7 +346,8 @@ fn key_schema(k: &KeyDef) -> Value {
     }
     if k.secret {
         help.push_str(&format!(
-            ". A secret: answered as \"{SECRET_MARKER}\" (or the `${{VAR}}` as written); sending \"{SECRET_MARKER}\" keeps the stored one"
+            ". A secret: answered as \"{SECRET_MARKER}\" (or the `${{VAR}}` as written); \
+             sending \"{SECRET_MARKER}\" keeps the stored one"
         ));
         v["format"] = json!("password");
     }
@@ -356,7 +387,8 @@ fn answer_schemas() -> Map<String, Value> {
         ("Problems", json!({ "type": "array", "items": reference("Problem") })),
         (
             "Test",
-            json!({ "type": "object", "required": ["ok", "code", "message", "at", "duration_ms"], "additionalProperties": false,
+            json!({ "type": "object", "additionalProperties": false,
+                "required": ["ok", "code", "message", "at", "duration_ms"],
             "description": "A connection test (CONTRACT.md section 6)",
             "properties": {
                 "ok": { "type": "boolean" },
@@ -373,7 +405,8 @@ fn answer_schemas() -> Map<String, Value> {
             json!({ "description": "An integration as listed: its keys as written (secrets redacted) and its state",
             "allOf": [reference("IntegrationOfAnyType"), { "type": "object",
                 "required": ["name", "status", "last_test", "problems"],
-                "properties": { "status": reference("Status"), "last_test": test_or_null, "problems": reference("Problems") } }],
+                "properties": { "status": reference("Status"), "last_test": test_or_null,
+                                "problems": reference("Problems") } }],
             "unevaluatedProperties": false }),
         ),
         (
@@ -383,7 +416,8 @@ fn answer_schemas() -> Map<String, Value> {
         ),
         (
             "Saved",
-            json!({ "type": "object", "required": ["integration", "status", "test", "problems"], "additionalProperties": false,
+            json!({ "type": "object", "additionalProperties": false,
+                "required": ["integration", "status", "test", "problems"],
             "description": "The answer to a PUT: the integration as saved (secrets redacted), and the test run after saving \
                             (none for an incomplete integration)",
             "properties": {
@@ -435,7 +469,8 @@ fn type_schemas() -> Map<String, Value> {
             "properties": {
                 "name": { "type": "string" },
                 "kind": { "enum": kinds },
-                "values": { "type": "array", "items": { "type": "string" }, "description": "The allowed values (kind `enum` only)" },
+                "values": { "type": "array", "items": { "type": "string" },
+                            "description": "The allowed values (kind `enum` only)" },
                 "secret": { "type": "boolean" },
                 "required": { "type": "boolean", "description": "Needed for the integration to be complete" },
                 "default": { "type": ["string", "null"], "description": "The default as a person would write it" },
@@ -470,7 +505,8 @@ fn operation_schemas() -> Map<String, Value> {
             "Purge",
             json!({ "type": "object", "additionalProperties": false,
             "properties": { "locator": locator("Drop this object (`s3://bucket/key`)"),
-                            "prefix": locator("Drop every object whose locator starts so (`s3://bucket/` or `s3://bucket/dir/`)") },
+                            "prefix": locator("Drop every object whose locator starts so \
+                                               (`s3://bucket/` or `s3://bucket/dir/`)") },
             "oneOf": [{ "required": ["locator"] }, { "required": ["prefix"] }] }),
         ),
         (
@@ -481,7 +517,8 @@ fn operation_schemas() -> Map<String, Value> {
         (
             "Readyz",
             json!({ "type": "object", "required": ["ready", "config"], "additionalProperties": false,
-            "properties": { "ready": { "type": "boolean" }, "config": { "type": "object", "required": ["loaded_at", "last_reload_error"],
+            "properties": { "ready": { "type": "boolean" }, "config": { "type": "object",
+                "required": ["loaded_at", "last_reload_error"],
                 "additionalProperties": false,
                 "properties": { "loaded_at": { "type": "string", "format": "date-time" },
                                 "last_reload_error": { "type": ["string", "null"],
