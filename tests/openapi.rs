@@ -160,8 +160,9 @@ impl Session {
 
     /// Sends `method path` (`path` as the description names it, `{name}`
     /// filled with `name`), asserts the status, and checks the answer against
-    /// the description. A body sent with a call expected to succeed (or to
-    /// conflict) must match the request schema.
+    /// the description. A body sent with a call not expected to be a `400`
+    /// must match the request schema (a `400` call says which way it goes:
+    /// [`refused`], [`Session::refused_by_rule`]).
     fn call(
         &mut self,
         method: &str,
@@ -241,6 +242,16 @@ impl Session {
         let resp = self.call(method, path, name, body, Auth::Token, expect);
         let json = resp.header("content-type").is_some_and(|t| t.starts_with("application/json"));
         if json { resp.json() } else { Value::Null }
+    }
+
+    /// A body the request schema accepts but the server refuses with `400
+    /// bad_config`, by a rule across values that a schema cannot state.
+    fn refused_by_rule(&mut self, path: &str, name: &str, body: &Value) {
+        let errors = self.api.request_errors(path, "put", body);
+        assert!(errors.is_empty(), "PUT {path}: the request schema refuses {body}: {errors:#?}");
+        self.bodies_checked += 1;
+        let resp = self.call("put", path, name, Some(body), Auth::Token, 400);
+        assert_eq!(resp.error_code(), "bad_config");
     }
 
     /// Asserts that the request schema refuses `body` (which the server refuses with 400).
@@ -443,8 +454,8 @@ fn saving(s: &mut Session, s3: &S3Peer, bucket: &str, other_bucket: &str, dir: &
     refused(s, path, "list", json!(["not", "an", "object"]));
     // Refused by the server though the schema cannot say so: `name` unlike the address, a bad name.
     let local = json!({ "type": "local", "root": dir.display().to_string(), "buckets": ["other"], "name": "else" });
-    s.call("put", path, "mismatch", Some(&local), Auth::Token, 400);
-    s.call("put", path, "Not_A_Name", Some(&json!({ "type": "local", "root": "/srv" })), Auth::Token, 400);
+    s.refused_by_rule(path, "mismatch", &local);
+    s.refused_by_rule(path, "Not_A_Name", &json!({ "type": "local", "root": "/srv" }));
 }
 
 /// A body the server refuses with `400 bad_config`, and the schema too.
