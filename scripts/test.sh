@@ -12,6 +12,8 @@
 #                     (also playwright-core, for the headless-chromium tests)
 #   CI=true           a peer that cannot be installed or started is a failure, not a skip
 #   MEDIAGATE_TEST_REDBOT  the redbot command (installed into $MEDIAGATE_PEERS/redbot when unset)
+#   MEDIAGATE_TEST_OPENAPI_VALIDATOR  the openapi-spec-validator command (installed into
+#                     $MEDIAGATE_PEERS/openapi-spec-validator when unset)
 #   MEDIAGATE_TEST_S3_ENDPOINT (+ _ACCESS_KEY, _SECRET_KEY, _REGION, _VHOST_DOMAIN)
 #   MEDIAGATE_TEST_AZURE_URL (+ _ACCOUNT, _KEY)
 #                     when already set, no local peer of that kind is started and
@@ -142,6 +144,27 @@ install_redbot() {
     log "REDbot $REDBOT_VERSION: $REDBOT_BIN"
 }
 
+# openapi-spec-validator (tests/openapi.rs checks docs/openapi.json with it), in a venv of its own.
+OPENAPI_VALIDATOR_VERSION="0.9.0"
+OPENAPI_VALIDATOR_BIN="$PEERS/openapi-spec-validator/bin/openapi-spec-validator"
+install_openapi_validator() {
+    if [[ -n "${MEDIAGATE_TEST_OPENAPI_VALIDATOR:-}" ]]; then
+        log "openapi-spec-validator: using the given $MEDIAGATE_TEST_OPENAPI_VALIDATOR"
+        return 0
+    fi
+    local venv="$PEERS/openapi-spec-validator"
+    if ! { [[ -x "$OPENAPI_VALIDATOR_BIN" ]] && "$venv/bin/pip" show openapi-spec-validator 2>/dev/null | grep -x "Version: $OPENAPI_VALIDATOR_VERSION" >/dev/null; }; then
+        header "installing openapi-spec-validator $OPENAPI_VALIDATOR_VERSION into $venv"
+        if ! python3 -m venv "$venv"; then
+            ensure_debs python3-venv && python3 -m venv "$venv" || return 1
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION" || return 1
+    fi
+    [[ -x "$OPENAPI_VALIDATOR_BIN" ]] || return 1
+    export MEDIAGATE_TEST_OPENAPI_VALIDATOR="$OPENAPI_VALIDATOR_BIN"
+    log "openapi-spec-validator $OPENAPI_VALIDATOR_VERSION: $OPENAPI_VALIDATOR_BIN"
+}
+
 # ---------------------------------------------------------------- servers
 
 
@@ -213,6 +236,7 @@ main() {
     }
     install_browser_tools || peer_missing "chromium, ffmpeg, openssl or playwright-core could not be installed"
     install_redbot || peer_missing "REDbot $REDBOT_VERSION could not be installed"
+    install_openapi_validator || peer_missing "openapi-spec-validator $OPENAPI_VALIDATOR_VERSION could not be installed"
 
     if [[ -n "${MEDIAGATE_TEST_S3_ENDPOINT:-}" ]]; then
         log "S3: using the given server $MEDIAGATE_TEST_S3_ENDPOINT"

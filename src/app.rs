@@ -51,9 +51,14 @@ pub async fn serve(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    live.set_ready();
     let reloads = metrics.clone();
-    tokio::spawn(reload::watch(live.clone(), config.server.config_poll_interval, move |o| reloads.config_reload(o)));
-    tokio::spawn(async move { live.test_untested().await });
+    let poll = config.server.config_poll_interval;
+    tokio::spawn(reload::watch(live.clone(), poll, config.admin.is_some(), move |o| reloads.config_reload(o)));
+    // Statuses are for the admin API: without it, no storage request is made at start.
+    if config.admin.is_some() {
+        tokio::spawn(async move { live.test_untested().await });
+    }
     tracing::info!(integrations = registry.load().configs().len(), config = %path.display(), "mediagate started");
     let proxy = Proxy::new(registry)
         .with_auth(Auth::from_config(&config.auth))

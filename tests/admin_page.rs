@@ -8,8 +8,9 @@
 //! Needs the S3 peer (s3s-fs) and the browser tools that `scripts/test.sh`
 //! starts and sets; missing: skipped, or a failure under `CI=true`.
 //!
-//! Screenshots (for the README and the CI artifacts): `docs/screenshots/admin-list.png`
-//! and `docs/screenshots/admin-failing-test.png`, copied to `target/screenshots/`.
+//! Screenshots (CI artifacts): `target/screenshots/admin-list.png` and
+//! `target/screenshots/admin-failing-test.png`; with `MEDIAGATE_WRITE_SCREENSHOTS=1`
+//! also written to `docs/screenshots/`, the copies the README shows.
 
 mod common;
 
@@ -61,9 +62,13 @@ fn wait_no_text(text: &str, within: &str) -> Value {
 fn read(selector: &str, name: &str) -> Value {
     json!({ "read": selector, "as": name })
 }
+/// Screenshots go to `target/screenshots/` (CI artifacts); with
+/// `MEDIAGATE_WRITE_SCREENSHOTS=1` also to `docs/screenshots/`, the README's copies.
 fn screenshot(name: &str) -> Value {
-    let paths: Vec<PathBuf> =
-        vec![root().join("docs/screenshots").join(name), root().join("target/screenshots").join(name)];
+    let mut paths: Vec<PathBuf> = vec![root().join("target/screenshots").join(name)];
+    if std::env::var("MEDIAGATE_WRITE_SCREENSHOTS").as_deref() == Ok("1") {
+        paths.push(root().join("docs/screenshots").join(name));
+    }
     json!({ "screenshot": paths })
 }
 
@@ -306,7 +311,7 @@ fn a_person_adds_tests_edits_and_deletes_integrations_on_the_admin_page() {
     assert_eq!(shown(&report, "purged"), "Purged 2 cached objects for prefix local://demo/.", "{report:#}");
 
     for name in ["admin-list.png", "admin-failing-test.png"] {
-        let shot = root().join("docs/screenshots").join(name);
+        let shot = root().join("target/screenshots").join(name);
         let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{}", shot.display());
         eprintln!("admin page screenshot: {}", shot.display());

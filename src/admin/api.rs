@@ -26,6 +26,8 @@ pub async fn route(
     peer: SocketAddr,
 ) -> Result<Response<Body>> {
     let live = &admin.live;
+    // HEAD is answered as GET; hyper sends no body for it.
+    let method = if method == Method::HEAD { &Method::GET } else { method };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         (&Method::GET, ["api", "integrations"]) => Ok(list(live)),
@@ -62,19 +64,20 @@ pub async fn route(
 }
 
 /// `GET /readyz`: `{"ready", "config": {"loaded_at", "last_reload_error"}}`.
-/// Ready once the listeners are up; a failed reload is shown but keeps the
+/// Ready (`200`) once the listeners are up, `503` before; a failed reload is shown but keeps the
 /// replica ready (it serves the last good config), so a bad ConfigMap push
 /// does not take every replica out of its Service.
 pub fn readyz(live: &Live) -> Response<Body> {
     let status = live.status();
+    let ready = live.is_ready();
     let body = json!({
-        "ready": true,
+        "ready": ready,
         "config": {
             "loaded_at": rfc3339(status.loaded_at),
             "last_reload_error": status.last_reload_error,
         }
     });
-    json(StatusCode::OK, &body)
+    json(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
 }
 
 fn list(live: &Live) -> Response<Body> {

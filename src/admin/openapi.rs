@@ -1,170 +1,528 @@
-//! The OpenAPI 3.1 description of the admin API, built from the same
-//! definitions the API uses ([`crate::integration::config::TYPES`]), served at
-//! `GET /openapi.json` and kept in the repository as `docs/openapi.json` (a
-//! test checks that the two are equal and that the running server answers
-//! as described).
+//! The OpenAPI 3.1 description of the admin API
+//! (<https://spec.openapis.org/oas/v3.1.0>), built from the same definitions
+//! the API uses ([`crate::integration::config::TYPES`], each provider's
+//! `KEYS`), served at `GET /openapi.json` and kept in the repository as
+//! `docs/openapi.json`. `tests/openapi.rs` checks that the two are equal and
+//! that the running server answers every route as described
+//! (`docs/ADMIN-API.md` says how to regenerate the file).
+//!
+//! The shapes are CONTRACT.md section 6's; where the server and this
+//! description disagree, the contract decides. Schemas are JSON Schema
+//! 2020-12, the dialect of OpenAPI 3.1.
 
 use serde_json::{Map, Value, json};
 
-use crate::integration::config::{COMMON_KEYS, TYPES};
+use crate::integration::config::{COMMON_KEYS, SECRET_MARKER, TYPES, TypeDef};
 use crate::schema::{KeyDef, ValueKind};
+
+/// An integration's name ([`check_name`](crate::integration::config::check_name)'s rule).
+const NAME_PATTERN: &str = "^[a-z0-9-]{1,63}$";
 
 /// The whole document.
 pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
-        "info": {
-            "title": "mediagate admin API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Integrations at run time, connection tests, cache purge, metrics (CONTRACT.md section 6). \
-                            Every route but /healthz, /readyz and the page needs `Authorization: Bearer <[admin] token>`."
-        },
-        "servers": [{ "url": "http://127.0.0.1:9091" }],
+        "info": info(),
+        "servers": [{ "url": "http://127.0.0.1:9091", "description": "the default `[admin] listen`" }],
         "security": [{ "bearer": [] }],
+        "tags": [
+            { "name": "integrations", "description": "Storage integrations, changed at run time" },
+            { "name": "cache", "description": "The in-memory cache" },
+            { "name": "operations", "description": "Health, readiness, metrics, this description" },
+            { "name": "page", "description": "The admin page's files (no data; the page asks for the token)" },
+        ],
         "paths": paths(),
-        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }, "schemas": schemas() },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer",
+                "description": "The `[admin] token` of the config file, as `Authorization: Bearer <token>`." } },
+            "parameters": { "name": {
+                "name": "name", "in": "path", "required": true, "description": "The integration's name",
+                "schema": { "type": "string", "pattern": NAME_PATTERN } } },
+            "responses": { "Unauthorized": error(&["unauthorized"],
+                "No token, or a wrong one (any route but the public ones, unknown routes included)") },
+            "schemas": schemas(),
+        },
     })
 }
+
+fn info() -> Value {
+    json!({
+        "title": "mediagate admin API",
+        "version": env!("CARGO_PKG_VERSION"),
+        "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
+        "description": "Integrations at run time, connection tests, cache figures and purge, metrics \
+                        (CONTRACT.md section 6). Served by the admin listener (`[admin] listen`). Every \
+                        route but the page's files, `/healthz` and `/readyz` needs \
+                        `Authorization: Bearer <[admin] token>`. Bodies are JSON; errors are \
+                        `{\"error\": {\"code\", \"message\"}}`, with `problems` for `bad_config` and `conflict`. \
+                        A route or method not listed here answers `404 not_found`.",
+    })
+}
+
+// ------------------------------------------------------------------ paths
 
 fn paths() -> Value {
-    let name = json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[a-z0-9-]{1,63}$" } }]);
+    let name = json!([{ "$ref": "#/components/parameters/name" }]);
     json!({
-        "/healthz": { "get": { "summary": "Liveness", "security": [], "responses": { "200": { "description": "alive", "content": { "text/plain": {} } } } } },
-        "/readyz": { "get": { "summary": "Readiness and the config's state", "security": [], "responses": {
-            "200": answer("Readyz", "ready"), "503": answer("Readyz", "not ready") } } },
-        "/metrics": { "get": { "summary": "Prometheus text", "responses": { "200": { "description": "metrics", "content": { "text/plain": {} } }, "401": error("no or wrong token") } } },
-        "/api/types": { "get": { "summary": "Every integration type and its keys", "responses": { "200": answer("Types", "the types"), "401": error("no or wrong token") } } },
-        "/api/integrations": { "get": { "summary": "All integrations, secrets redacted, with the last connection test",
-            "responses": { "200": answer("IntegrationList", "the integrations"), "401": error("no or wrong token") } } },
+        "/api/integrations": { "get": list_integrations() },
         "/api/integrations/{name}": {
             "parameters": name,
-            "get": { "summary": "One integration", "responses": { "200": answer("Listed", "the integration"), "401": error("no or wrong token"), "404": error("no such integration") } },
-            "put": {
-                "summary": "Create or replace; validates, saves (even when the test fails or keys are missing), tests, takes effect at once",
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Integration" } } } },
-                "responses": {
-                    "200": answer("Saved", "replaced"), "201": answer("Saved", "created"),
-                    "400": error("bad_config: a value of the wrong kind; nothing saved"),
-                    "401": error("no or wrong token"),
-                    "409": error("conflict: the scope overlaps another integration's, or the file on disk has problems; nothing saved")
-                }
-            },
-            "delete": { "summary": "Remove", "responses": { "204": { "description": "removed" }, "401": error("no or wrong token"), "404": error("no such integration") } }
+            "get": get_integration(),
+            "put": put_integration(),
+            "delete": delete_integration(),
         },
-        "/api/integrations/{name}/test": { "parameters": name, "post": { "summary": "Connection test (list one object)",
-            "responses": { "200": answer("Test", "the test, whatever its outcome"), "401": error("no or wrong token"), "404": error("no such integration") } } },
-        "/api/cache": { "get": { "summary": "Cache figures", "responses": { "200": answer("CacheFigures", "the figures"), "401": error("no or wrong token") } } },
-        "/api/cache/purge": { "post": { "summary": "Purge by locator or prefix",
-            "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Purge" } } } },
-            "responses": { "200": answer("Purged", "objects dropped"), "400": error("neither or both of locator and prefix"), "401": error("no or wrong token") } } },
-        "/openapi.json": { "get": { "summary": "This description", "responses": { "200": { "description": "OpenAPI 3.1", "content": { "application/json": {} } } } } }
+        "/api/integrations/{name}/test": { "parameters": name, "post": test_integration() },
+        "/api/types": { "get": list_types() },
+        "/api/cache": { "get": cache_figures() },
+        "/api/cache/purge": { "post": purge() },
+        "/metrics": { "get": metrics() },
+        "/openapi.json": { "get": openapi_json() },
+        "/healthz": { "get": healthz() },
+        "/readyz": { "get": readyz() },
+        "/": { "get": page("getPage", "The admin page", "text/html") },
+        "/index.html": { "get": page("getIndex", "The admin page (the same as `/`)", "text/html") },
+        "/assets/app.js": { "get": page("getScript", "The page's script", "text/javascript") },
+        "/assets/app.css": { "get": page("getStyle", "The page's style sheet", "text/css") },
     })
 }
 
-fn answer(schema: &str, description: &str) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
+fn list_integrations() -> Value {
+    op(
+        "listIntegrations",
+        "integrations",
+        "All integrations in file order, secrets redacted, with their status and last connection test",
+        json!({ "200": answer("IntegrationList", "The integrations") }),
+    )
 }
 
-fn error(description: &str) -> Value {
-    answer("Error", description)
+fn get_integration() -> Value {
+    op(
+        "getIntegration",
+        "integrations",
+        "One integration, as `GET /api/integrations` lists it",
+        json!({ "200": answer("Listed", "The integration"), "404": error(&["not_found"], "No integration has this name") }),
+    )
 }
+
+fn put_integration() -> Value {
+    let mut put = op(
+        "putIntegration",
+        "integrations",
+        "Create or replace an integration",
+        json!({
+            "200": answer("Saved", "Replaced"),
+            "201": answer("Saved", "Created"),
+            "400": error(&["bad_config"],
+                "A value of the wrong kind, an unknown key or type, a bad name, `name` unlike the address, \
+                 `\"********\"` with no stored secret, or a body that is not a JSON object: nothing was saved"),
+            "409": error(&["conflict"],
+                "The scope overlaps another integration's (both are named), or the config file on disk has \
+                 problems of its own: nothing was saved"),
+            "500": error(&["internal"], "The config file could not be written: nothing was saved"),
+        }),
+    );
+    put["description"] = json!(
+        "Validates the body, writes it into the config file (atomically, keeping comments and `${VAR}`), \
+         takes effect for the next request, then runs a connection test. A body that names a `type` but lacks \
+         keys it needs is still saved, as `incomplete`, with one problem per missing key. A secret sent as \
+         `\"********\"` keeps the stored one. `name` may be left out; if present it equals `{name}`."
+    );
+    put["requestBody"] = json!({
+        "required": true,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Integration" } } }
+    });
+    put
+}
+
+fn delete_integration() -> Value {
+    op(
+        "deleteIntegration",
+        "integrations",
+        "Remove an integration (and drop its cached objects)",
+        json!({
+            "204": { "description": "Removed" },
+            "404": error(&["not_found"], "No integration has this name"),
+            "409": error(&["conflict"], "The config file on disk has problems of its own: nothing was changed"),
+            "500": error(&["internal"], "The config file could not be written: nothing was changed"),
+        }),
+    )
+}
+
+fn test_integration() -> Value {
+    op(
+        "testIntegration",
+        "integrations",
+        "Connection test: list one object; the answer is `200` whatever the outcome",
+        json!({ "200": answer("Test", "The test"), "404": error(&["not_found"], "No integration has this name") }),
+    )
+}
+
+fn purge() -> Value {
+    let mut purge = op(
+        "purgeCache",
+        "cache",
+        "Drop cached objects by locator or by locator prefix",
+        json!({
+            "200": answer("Purged", "Objects dropped (0 without a cache)"),
+            "400": error(&["bad_config"], "Neither or both of `locator` and `prefix`, or a body that is not a JSON object"),
+        }),
+    );
+    purge["requestBody"] = json!({
+        "required": true,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Purge" } } }
+    });
+    purge
+}
+
+fn list_types() -> Value {
+    let summary = "Every integration type and its keys (what the page's form is built from)";
+    op("listTypes", "integrations", summary, json!({ "200": answer("Types", "The types") }))
+}
+
+fn cache_figures() -> Value {
+    let answer = answer("CacheFigures", "The figures (`{\"enabled\": false}` without a cache)");
+    op("getCache", "cache", "Cache figures", json!({ "200": answer }))
+}
+
+fn metrics() -> Value {
+    let summary = "Prometheus metrics (names in CONTRACT.md section 6)";
+    op("getMetrics", "operations", summary, json!({ "200": text("text/plain", "Prometheus text format 0.0.4") }))
+}
+
+fn openapi_json() -> Value {
+    let document = json!({ "type": "object", "required": ["openapi", "info", "paths"],
+                           "properties": { "openapi": { "const": "3.1.0" } } });
+    op(
+        "getOpenApi",
+        "operations",
+        "This description",
+        json!({ "200": json_schema("The OpenAPI 3.1 document", document) }),
+    )
+}
+
+fn healthz() -> Value {
+    public("healthz", "operations", "Liveness", json!({ "200": text("text/plain", "Alive: `ok`") }))
+}
+
+fn readyz() -> Value {
+    let responses = json!({ "200": answer("Readyz", "Ready"), "503": answer("Readyz", "Not ready") });
+    public("readyz", "operations", "Readiness, and the state of the config file", responses)
+}
+
+/// An operation behind the token: `401` is added to `responses`.
+fn op(id: &str, tag: &str, summary: &str, mut responses: Value) -> Value {
+    responses["401"] = json!({ "$ref": "#/components/responses/Unauthorized" });
+    json!({ "operationId": id, "tags": [tag], "summary": summary, "responses": responses })
+}
+
+/// An operation anyone may call.
+fn public(id: &str, tag: &str, summary: &str, responses: Value) -> Value {
+    json!({ "operationId": id, "tags": [tag], "summary": summary, "security": [], "responses": responses })
+}
+
+/// One of the page's files.
+fn page(id: &str, summary: &str, media_type: &str) -> Value {
+    public(id, "page", summary, json!({ "200": text(media_type, summary) }))
+}
+
+/// A JSON answer whose schema is `components/schemas/<schema>`.
+fn answer(schema: &str, description: &str) -> Value {
+    json_schema(description, json!({ "$ref": format!("#/components/schemas/{schema}") }))
+}
+
+fn json_schema(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn text(media_type: &str, description: &str) -> Value {
+    json!({ "description": description, "content": { media_type: { "schema": { "type": "string" } } } })
+}
+
+/// An error answer (CONTRACT.md section 7) with one of `codes`.
+fn error(codes: &[&str], description: &str) -> Value {
+    let code = match codes {
+        [one] => json!({ "const": one }),
+        many => json!({ "enum": many }),
+    };
+    json_schema(
+        description,
+        json!({ "$ref": "#/components/schemas/Error", "properties": { "error": { "properties": { "code": code } } } }),
+    )
+}
+
+// ------------------------------------------------------------------ schemas
 
 fn schemas() -> Value {
-    let mut s = Map::new();
-    for t in TYPES {
-        s.insert(type_schema_name(t.name), integration_schema(t.name, t.keys));
-    }
-    let one_of: Vec<Value> =
-        TYPES.iter().map(|t| json!({ "$ref": format!("#/components/schemas/{}", type_schema_name(t.name)) })).collect();
-    s.insert("IntegrationOfAnyType".into(), json!({ "oneOf": one_of }));
-    s.insert(
-        "Integration".into(),
-        json!({ "$ref": "#/components/schemas/IntegrationOfAnyType", "unevaluatedProperties": false }),
-    );
-    s.insert("Problem".into(), json!({ "type": "object", "required": ["key", "message"],
-        "properties": { "key": { "type": "string" }, "message": { "type": "string" } }, "additionalProperties": false }));
-    s.insert("Problems".into(), json!({ "type": "array", "items": { "$ref": "#/components/schemas/Problem" } }));
-    s.insert("Status".into(), json!({ "enum": ["ok", "failing", "incomplete", "untested"] }));
-    s.insert("Test".into(), json!({ "type": "object", "required": ["ok", "code", "message", "at", "duration_ms"], "additionalProperties": false,
-        "properties": { "ok": { "type": "boolean" }, "code": { "type": "string" }, "message": { "type": "string" },
-                        "at": { "type": "string", "format": "date-time" }, "duration_ms": { "type": "integer", "minimum": 0 } } }));
-    s.insert("Listed".into(), json!({ "unevaluatedProperties": false, "allOf": [{ "$ref": "#/components/schemas/IntegrationOfAnyType" }, { "type": "object",
-        "required": ["status", "last_test", "problems"],
-        "properties": { "status": { "$ref": "#/components/schemas/Status" },
-                        "last_test": { "oneOf": [{ "$ref": "#/components/schemas/Test" }, { "type": "null" }] },
-                        "problems": { "$ref": "#/components/schemas/Problems" } } }] }));
-    s.insert(
-        "IntegrationList".into(),
-        json!({ "type": "object", "required": ["integrations"], "additionalProperties": false,
-        "properties": { "integrations": { "type": "array", "items": { "$ref": "#/components/schemas/Listed" } } } }),
-    );
-    s.insert("Saved".into(), json!({ "type": "object", "required": ["integration", "status", "test", "problems"], "additionalProperties": false,
-        "properties": { "integration": { "$ref": "#/components/schemas/Integration" }, "status": { "$ref": "#/components/schemas/Status" },
-                        "test": { "oneOf": [{ "$ref": "#/components/schemas/Test" }, { "type": "null" }] },
-                        "problems": { "$ref": "#/components/schemas/Problems" } } }));
-    s.insert(
-        "Error".into(),
-        json!({ "type": "object", "required": ["error"], "additionalProperties": false,
-        "properties": { "error": { "type": "object", "required": ["code", "message"], "additionalProperties": false,
-                                   "properties": { "code": { "type": "string" }, "message": { "type": "string" } } },
-                        "problems": { "$ref": "#/components/schemas/Problems" } } }),
-    );
-    s.insert("Readyz".into(), json!({ "type": "object", "required": ["ready", "config"], "additionalProperties": false,
-        "properties": { "ready": { "type": "boolean" }, "config": { "type": "object", "required": ["loaded_at", "last_reload_error"], "additionalProperties": false,
-            "properties": { "loaded_at": { "type": "string", "format": "date-time" }, "last_reload_error": { "type": ["string", "null"] } } } } }));
-    s.insert(
-        "Purge".into(),
-        json!({ "type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,
-        "properties": { "locator": { "type": "string" }, "prefix": { "type": "string" } } }),
-    );
-    s.insert(
-        "Purged".into(),
-        json!({ "type": "object", "required": ["purged"], "additionalProperties": false,
-        "properties": { "purged": { "type": "integer", "minimum": 0, "description": "objects dropped" } } }),
-    );
-    s.insert("CacheFigures".into(), json!({ "type": "object", "required": ["enabled"],
-        "properties": { "enabled": { "type": "boolean" }, "max_bytes": { "type": "integer" }, "bytes": { "type": "integer" },
-                        "entries": { "type": "integer" }, "hits": { "type": "integer" }, "misses": { "type": "integer" },
-                        "evictions": { "type": "integer" }, "coalesced": { "type": "integer" }, "hit_ratio": { "type": "number" } } }));
-    s.insert("Types".into(), json!({ "type": "object", "required": ["types"], "properties": { "types": { "type": "array", "items": {
-        "type": "object", "required": ["type", "title", "keys"], "properties": { "type": { "type": "string" }, "title": { "type": "string" },
-        "keys": { "type": "array", "items": { "type": "object", "required": ["name", "kind", "secret", "required", "default", "help"] } } } } } } }));
-    Value::Object(s)
+    let mut all = Map::new();
+    all.extend(integration_schemas());
+    all.extend(answer_schemas());
+    all.extend(type_schemas());
+    all.extend(operation_schemas());
+    Value::Object(all)
 }
 
+fn named(schemas: Vec<(&str, Value)>) -> Map<String, Value> {
+    schemas.into_iter().map(|(name, schema)| (name.to_owned(), schema)).collect()
+}
+
+fn reference(schema: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{schema}") })
+}
+
+/// An integration as written: one schema per type, from its [`KeyDef`]s.
+fn integration_schemas() -> Map<String, Value> {
+    let mut out = named(vec![(
+        "VarReference",
+        json!({
+            "type": "string", "pattern": "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}",
+            "description": "A string holding a `${VAR}` reference, expanded from the environment when read \
+                            (kept as written in answers)"
+        }),
+    )]);
+    for t in TYPES {
+        out.insert(type_schema_name(t.name), integration_schema(t));
+    }
+    let one_of: Vec<Value> = TYPES.iter().map(|t| reference(&type_schema_name(t.name))).collect();
+    let mapping: Map<String, Value> = TYPES
+        .iter()
+        .map(|t| (t.name.to_owned(), json!(format!("#/components/schemas/{}", type_schema_name(t.name)))))
+        .collect();
+    out.insert(
+        "IntegrationOfAnyType".into(),
+        json!({
+            "description": "The keys of an integration of any type (not closed: see `Integration`)",
+            "oneOf": one_of, "discriminator": { "propertyName": "type", "mapping": mapping }
+        }),
+    );
+    out.insert(
+        "Integration".into(),
+        json!({
+            "description": "An integration: the keys of its `[[integration]]` table (CONTRACT.md section 2)",
+            "$ref": "#/components/schemas/IntegrationOfAnyType", "unevaluatedProperties": false
+        }),
+    );
+    out
+}
+
+/// `s3` -> `S3Integration`, `azure-blob` -> `AzureBlobIntegration`.
 fn type_schema_name(type_name: &str) -> String {
-    let words: String = type_name.split('-').map(|w| w[..1].to_uppercase() + &w[1..]).collect();
+    let words: String = type_name
+        .split('-')
+        .map(|w| w.chars().take(1).flat_map(char::to_uppercase).chain(w.chars().skip(1)).collect::<String>())
+        .collect();
     format!("{words}Integration")
 }
 
-/// One type's integration: its keys as properties, `type` fixed. Secrets
-/// are answered as `"********"` (or a `${VAR}` as written).
-fn integration_schema(type_name: &str, keys: &[KeyDef]) -> Value {
+/// One type's integration: its keys as properties, `type` fixed.
+fn integration_schema(t: &TypeDef) -> Value {
     let mut props = Map::new();
-    props.insert("name".into(), json!({ "type": "string", "pattern": "^[a-z0-9-]{1,63}$" }));
-    props.insert("type".into(), json!({ "const": type_name }));
-    for k in keys.iter().chain(COMMON_KEYS) {
+    props.insert(
+        "name".into(),
+        json!({ "type": "string", "pattern": NAME_PATTERN,
+        "description": "The integration's name; in a PUT body optional, and equal to the address's if given" }),
+    );
+    props.insert("type".into(), json!({ "const": t.name }));
+    for k in t.keys.iter().chain(COMMON_KEYS) {
         props.insert(k.name.into(), key_schema(k));
     }
-    json!({ "type": "object", "required": ["type"], "properties": props })
+    json!({ "title": t.title, "type": "object", "required": ["type"], "properties": props })
 }
 
+/// One key: its kind (a `${VAR}` string stands for any kind but a list), help, default.
 fn key_schema(k: &KeyDef) -> Value {
+    let var = reference("VarReference");
     let mut v = match k.kind {
         ValueKind::String => json!({ "type": "string" }),
-        // `${VAR}` may stand for a number or a boolean.
-        ValueKind::Integer => json!({ "type": ["integer", "string"] }),
-        ValueKind::Boolean => json!({ "type": ["boolean", "string"] }),
+        ValueKind::Integer => {
+            json!({ "anyOf": [{ "type": "integer" }, { "type": "string", "pattern": "^\\s*[+-]?[0-9]+\\s*$" }, var] })
+        }
+        ValueKind::Boolean => json!({ "anyOf": [{ "type": "boolean" }, { "enum": ["true", "false"] }, var] }),
         ValueKind::StringList => json!({ "type": "array", "items": { "type": "string" } }),
-        ValueKind::Enum(values) => json!({ "enum": values }),
+        ValueKind::Enum(values) => json!({ "anyOf": [{ "enum": values }, var] }),
     };
-    v["description"] = Value::from(k.help);
-    if k.secret {
-        v["writeOnly"] = Value::from(true);
-        v["description"] = Value::from(format!("{} Answered as \"********\" (or the ${{VAR}} as written).", k.help));
+    let mut help = k.help.to_owned();
+    if k.required {
+        help.push_str(". Needed for a complete integration: without it the integration is saved as `incomplete`");
     }
+    if k.secret {
+        help.push_str(&format!(
+            ". A secret: answered as \"{SECRET_MARKER}\" (or the `${{VAR}}` as written); \
+             sending \"{SECRET_MARKER}\" keeps the stored one"
+        ));
+        v["format"] = json!("password");
+    }
+    v["description"] = json!(help);
     if let Some(default) = k.default {
-        v["default"] = Value::from(default);
+        v["default"] = typed_default(k.kind, default);
     }
     v
+}
+
+/// A default as the JSON value of its kind (`"true"` -> `true`).
+fn typed_default(kind: ValueKind, default: &str) -> Value {
+    let typed = match kind {
+        ValueKind::Boolean => default.parse::<bool>().ok().map(Value::from),
+        ValueKind::Integer => default.parse::<i64>().ok().map(Value::from),
+        _ => None,
+    };
+    typed.unwrap_or_else(|| json!(default))
+}
+
+/// What the integration routes answer.
+fn answer_schemas() -> Map<String, Value> {
+    let test_or_null = json!({ "oneOf": [reference("Test"), { "type": "null" }] });
+    named(vec![
+        (
+            "Status",
+            json!({ "enum": ["ok", "failing", "incomplete", "untested"],
+            "description": "ok / failing: the last connection test passed / failed; incomplete: keys are missing \
+                            (see problems); untested: complete but not tested yet (beyond the contract's three)" }),
+        ),
+        (
+            "Problem",
+            json!({ "type": "object", "required": ["key", "message"], "additionalProperties": false,
+            "properties": { "key": { "type": "string", "description": "The key concerned; empty when the problem has none" },
+                            "message": { "type": "string" } } }),
+        ),
+        ("Problems", json!({ "type": "array", "items": reference("Problem") })),
+        (
+            "Test",
+            json!({ "type": "object", "additionalProperties": false,
+                "required": ["ok", "code", "message", "at", "duration_ms"],
+            "description": "A connection test (CONTRACT.md section 6)",
+            "properties": {
+                "ok": { "type": "boolean" },
+                "code": { "type": "string", "description": "`ok`, the storage's own error code (`SignatureDoesNotMatch`, \
+                    `AuthorizationPermissionMismatch`, `NoSuchBucket`, ...), `timeout`, `dns`, `tls`, `connect`, or \
+                    `incomplete` for an integration that lacks keys" },
+                "message": { "type": "string", "description": "One sentence a person can act on" },
+                "at": { "type": "string", "format": "date-time" },
+                "duration_ms": { "type": "integer", "minimum": 0 } },
+            "if": { "properties": { "ok": { "const": true } } }, "then": { "properties": { "code": { "const": "ok" } } } }),
+        ),
+        (
+            "Listed",
+            json!({ "description": "An integration as listed: its keys as written (secrets redacted) and its state",
+            "allOf": [reference("IntegrationOfAnyType"), { "type": "object",
+                "required": ["name", "status", "last_test", "problems"],
+                "properties": { "status": reference("Status"), "last_test": test_or_null,
+                                "problems": reference("Problems") } }],
+            "unevaluatedProperties": false }),
+        ),
+        (
+            "IntegrationList",
+            json!({ "type": "object", "required": ["integrations"], "additionalProperties": false,
+            "properties": { "integrations": { "type": "array", "items": reference("Listed") } } }),
+        ),
+        (
+            "Saved",
+            json!({ "type": "object", "additionalProperties": false,
+                "required": ["integration", "status", "test", "problems"],
+            "description": "The answer to a PUT: the integration as saved (secrets redacted), and the test run after saving \
+                            (none for an incomplete integration)",
+            "properties": {
+                "integration": { "$ref": "#/components/schemas/Integration", "required": ["name"] },
+                "status": { "enum": ["ok", "failing", "incomplete"] },
+                "test": test_or_null,
+                "problems": reference("Problems") },
+            "if": { "properties": { "status": { "const": "incomplete" } } },
+            "then": { "properties": { "test": { "type": "null" } } },
+            "else": { "properties": { "test": reference("Test") } } }),
+        ),
+        (
+            "Error",
+            json!({ "type": "object", "required": ["error"], "additionalProperties": false,
+            "description": "An error (CONTRACT.md section 7)",
+            "properties": {
+                "error": { "type": "object", "required": ["code", "message"], "additionalProperties": false,
+                    "properties": { "code": { "type": "string" }, "message": { "type": "string" } } },
+                "problems": reference("Problems") } }),
+        ),
+    ])
+}
+
+/// `GET /api/types`: the one definition of each type, as the page's form reads it.
+fn type_schemas() -> Map<String, Value> {
+    let type_names: Vec<&str> = TYPES.iter().map(|t| t.name).collect();
+    let kinds: Vec<&str> =
+        [ValueKind::String, ValueKind::Integer, ValueKind::Boolean, ValueKind::StringList, ValueKind::Enum(&[])]
+            .into_iter()
+            .map(ValueKind::name)
+            .collect();
+    named(vec![
+        (
+            "Types",
+            json!({ "type": "object", "required": ["types"], "additionalProperties": false,
+            "properties": { "types": { "type": "array", "items": reference("TypeDefinition") } } }),
+        ),
+        (
+            "TypeDefinition",
+            json!({ "type": "object", "required": ["type", "title", "keys"], "additionalProperties": false,
+            "properties": { "type": { "enum": type_names }, "title": { "type": "string" },
+                "keys": { "type": "array", "items": reference("KeyDefinition"),
+                          "description": "Every key but `name` and `type` (a form always has those)" } } }),
+        ),
+        (
+            "KeyDefinition",
+            json!({ "type": "object", "required": ["name", "kind", "secret", "required", "default", "help"],
+            "additionalProperties": false,
+            "properties": {
+                "name": { "type": "string" },
+                "kind": { "enum": kinds },
+                "values": { "type": "array", "items": { "type": "string" },
+                            "description": "The allowed values (kind `enum` only)" },
+                "secret": { "type": "boolean" },
+                "required": { "type": "boolean", "description": "Needed for the integration to be complete" },
+                "default": { "type": ["string", "null"], "description": "The default as a person would write it" },
+                "help": { "type": "string" } },
+            "if": { "properties": { "kind": { "const": "enum" } } },
+            "then": { "required": ["values"] },
+            "else": { "not": { "required": ["values"] } } }),
+        ),
+    ])
+}
+
+/// Cache, purge and readiness.
+fn operation_schemas() -> Map<String, Value> {
+    let count = json!({ "type": "integer", "minimum": 0 });
+    let figures = ["max_bytes", "bytes", "entries", "hits", "misses", "evictions", "coalesced"];
+    let mut enabled: Map<String, Value> = figures.iter().map(|f| ((*f).to_owned(), count.clone())).collect();
+    enabled.insert("enabled".into(), json!({ "const": true }));
+    enabled.insert("hit_ratio".into(), json!({ "type": "number", "minimum": 0, "maximum": 1 }));
+    let mut required = vec!["enabled"];
+    required.extend(figures);
+    required.push("hit_ratio");
+    let locator = |what: &str| json!({ "type": "string", "minLength": 1, "description": what });
+    named(vec![
+        (
+            "CacheFigures",
+            json!({ "oneOf": [
+            { "type": "object", "required": required, "additionalProperties": false, "properties": enabled },
+            { "type": "object", "required": ["enabled"], "additionalProperties": false,
+              "properties": { "enabled": { "const": false } }, "description": "No cache (`[cache] enabled = false`)" } ] }),
+        ),
+        (
+            "Purge",
+            json!({ "type": "object", "additionalProperties": false,
+            "properties": { "locator": locator("Drop this object (`s3://bucket/key`)"),
+                            "prefix": locator("Drop every object whose locator starts so \
+                                               (`s3://bucket/` or `s3://bucket/dir/`)") },
+            "oneOf": [{ "required": ["locator"] }, { "required": ["prefix"] }] }),
+        ),
+        (
+            "Purged",
+            json!({ "type": "object", "required": ["purged"], "additionalProperties": false,
+            "properties": { "purged": { "type": "integer", "minimum": 0, "description": "Cached objects dropped" } } }),
+        ),
+        (
+            "Readyz",
+            json!({ "type": "object", "required": ["ready", "config"], "additionalProperties": false,
+            "properties": { "ready": { "type": "boolean" }, "config": { "type": "object",
+                "required": ["loaded_at", "last_reload_error"],
+                "additionalProperties": false,
+                "properties": { "loaded_at": { "type": "string", "format": "date-time" },
+                                "last_reload_error": { "type": ["string", "null"],
+                                    "description": "Why the last reload kept the running config, or null" } } } } }),
+        ),
+    ])
 }

@@ -54,6 +54,8 @@ struct Inner {
     /// The last connection test of each integration, by name.
     tests: Mutex<HashMap<String, ConnectionTest>>,
     status: Mutex<ConfigStatus>,
+    /// Set once the media listener is up (`/readyz`).
+    ready: std::sync::atomic::AtomicBool,
 }
 
 /// What `/readyz` says about the config.
@@ -114,6 +116,7 @@ impl Live {
                 ops: tokio::sync::Mutex::new(()),
                 tests: Mutex::new(HashMap::new()),
                 status: Mutex::new(status),
+                ready: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -124,6 +127,15 @@ impl Live {
 
     pub fn cache(&self) -> Option<&Cache> {
         self.inner.cache.as_ref()
+    }
+
+    /// Marks the process ready: the config is loaded and the listeners are up.
+    pub fn set_ready(&self) {
+        self.inner.ready.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn status(&self) -> ConfigStatus {
@@ -440,4 +452,47 @@ fn hash(text: &str) -> u64 {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).expect("a JSON object")
+    }
+
+    fn stored(json: &str) -> IntegrationConfig {
+        let (text, _) = persist::upsert_integration("", "s", &object(json)).expect("toml");
+        let mut config = config::parse(&text, Path::new("t.toml"), &|_| Some("x".into())).expect("config");
+        config.integrations.remove(0)
+    }
+
+    #[test]
+    fn the_marker_keeps_the_stored_secret_as_written_and_a_new_value_replaces_it() {
+        let previous =
+            stored(r#"{"type": "s3", "access_key_id": "a", "secret_access_key": "${S}", "session_token": "t1"}"#);
+        let body =
+            object(r#"{"type": "s3", "access_key_id": "a", "secret_access_key": "********", "session_token": "t2"}"#);
+        let kept = keep_stored_secrets(body, Some(&previous)).expect("kept");
+        assert_eq!(kept["secret_access_key"], "${S}");
+        assert_eq!(kept["session_token"], "t2");
+    }
+
+    #[test]
+    fn the_marker_without_a_stored_secret_is_bad_config_naming_the_key() {
+        let body = object(r#"{"type": "s3", "secret_access_key": "********"}"#);
+        let err = keep_stored_secrets(body, None).expect_err("nothing stored");
+        assert_eq!(err.kind, Kind::BadConfig);
+        assert_eq!(err.problems[0].0, "secret_access_key");
+    }
+
+    #[test]
+    fn a_body_is_saved_in_the_order_of_the_type_definition() {
+        let body = object(
+            r#"{"zzz": 1, "buckets": ["b"], "cache_control": "no-store", "endpoint": "e", "type": "s3", "name": "s"}"#,
+        );
+        let keys: Vec<String> = in_definition_order(body).keys().cloned().collect();
+        assert_eq!(keys, ["name", "type", "endpoint", "buckets", "cache_control", "zzz"]);
+    }
 }

@@ -16,6 +16,8 @@ pub enum Trigger {
 /// Reloads `live` on `SIGHUP` and, when `poll` is not zero, whenever the
 /// file's content changes; the future runs until the process ends.
 /// `on_reload` hears each outcome (`"ok"` or `"error"`), for the metrics.
+/// With `test`, new and changed integrations get a connection test (their
+/// status in the admin API).
 ///
 /// The `SIGHUP` handler is installed by this call, not when the future is
 /// first polled: call it before the `listening` line is printed, since a
@@ -23,6 +25,7 @@ pub enum Trigger {
 pub fn watch(
     live: Live,
     poll: Duration,
+    test: bool,
     on_reload: impl Fn(&str) + Send + 'static,
 ) -> impl std::future::Future<Output = ()> + Send {
     let hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -32,12 +35,13 @@ pub fn watch(
             None
         }
     };
-    run(live, poll, hup, on_reload)
+    run(live, poll, test, hup, on_reload)
 }
 
 async fn run(
     live: Live,
     poll: Duration,
+    test: bool,
     mut hup: Option<tokio::signal::unix::Signal>,
     on_reload: impl Fn(&str) + Send + 'static,
 ) {
@@ -57,8 +61,10 @@ async fn run(
             Ok(Reloaded::Applied) => {
                 on_reload("ok");
                 tracing::info!(trigger = ?trigger, integrations = live.list().len(), "config reloaded; changes to sections other than [[integration]] apply at the next restart");
-                let live = live.clone();
-                tokio::spawn(async move { live.test_untested().await });
+                if test {
+                    let live = live.clone();
+                    tokio::spawn(async move { live.test_untested().await });
+                }
             }
             Err(problems) => {
                 on_reload("error");

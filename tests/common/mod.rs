@@ -1052,3 +1052,19 @@ impl AzurePeer {
         container_sas(&self.account, &key, container, permissions)
     }
 }
+
+// ------------------------------------------------------------------ admin listener
+
+impl MediaGate {
+    /// `http://127.0.0.1:P` of the admin listener, from its
+    /// `mediagate admin API listening on http://<addr>` line (printed before
+    /// the media listener's line, so it is in once [`MediaGate::start`]
+    /// returns). Panics when there is none (no `[admin]` table).
+    pub fn admin_url(&self) -> String {
+        let stdout = self.stdout.lock().unwrap();
+        let line = stdout.iter().find_map(|l| l.trim().strip_prefix("mediagate admin API listening on "));
+        let url = line
+            .unwrap_or_else(|| panic!("no `mediagate admin API listening on` line in stdout:\n{}", stdout.join("\n")));
+        url.trim().trim_end_matches('/').to_owned()
+    }
+}
