@@ -782,18 +782,6 @@ impl MediaGate {
         self.stdout.lock().unwrap().join("\n")
     }
 
-    /// The admin listener's URL (`http://127.0.0.1:P`), from the
-    /// `mediagate admin API listening on ...` line, printed before the
-    /// media listener's line [`MediaGate::start`] waits for. Panics, showing
-    /// the output, when there is none (no `[admin]` table).
-    pub fn admin_url(&self) -> String {
-        let out = self.stdout_text();
-        out.lines()
-            .find_map(|l| l.trim().strip_prefix("mediagate admin API listening on "))
-            .map(|url| url.trim().trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| panic!("no `mediagate admin API listening on` line:\n{out}\n{}", self.stderr_text()))
-    }
-
     /// Sends signal `name` (`HUP`, `TERM`...) to the process, with `kill -s`.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
