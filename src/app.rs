@@ -38,6 +38,10 @@ pub async fn serve(path: &Path) -> ExitCode {
     let cache = config.cache.enabled.then(|| crate::cache::Cache::new(&config.cache));
     let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
     let live = Live::new(&config, registry.clone(), cache.clone(), metrics.clone(), env);
+    // SIGHUP is caught from here on (its default action would end the process).
+    let reloads = metrics.clone();
+    let poll = config.server.config_poll_interval;
+    let watcher = reload::watch(live.clone(), poll, config.admin.is_some(), move |o| reloads.config_reload(o));
     if let Some(admin) = &config.admin
         && let Err(code) = start_admin(admin, live.clone(), metrics.clone()).await
     {
@@ -52,9 +56,7 @@ pub async fn serve(path: &Path) -> ExitCode {
         }
     };
     live.set_ready();
-    let reloads = metrics.clone();
-    let poll = config.server.config_poll_interval;
-    tokio::spawn(reload::watch(live.clone(), poll, config.admin.is_some(), move |o| reloads.config_reload(o)));
+    tokio::spawn(watcher);
     // Statuses are for the admin API: without it, no storage request is made at start.
     if config.admin.is_some() {
         tokio::spawn(async move { live.test_untested().await });
