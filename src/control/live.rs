@@ -434,6 +434,11 @@ fn persist_problem(e: PersistError) -> Error {
     };
     match e {
         PersistError::NotFound(name) => not_found(&name),
+        // The file on disk, not the body, is in the way.
+        PersistError::Parse(_) | PersistError::NotTables | PersistError::Duplicate(_) => {
+            Error::new(Kind::Conflict, "the config file on disk has problems; fix them first, nothing was saved")
+                .with_problems(vec![key("", e.to_string())])
+        }
         other => bad_config("the integration cannot be saved; nothing was saved", vec![key(&k, other.to_string())]),
     }
 }
