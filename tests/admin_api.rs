@@ -314,7 +314,10 @@ fn a_response_in_flight_is_not_broken_by_a_replacement_of_its_integration() {
     let data = pattern_bytes(16 << 20, 6);
     s3.seed(&bucket, &[("big.bin", &data)]);
     let relay = Relay::start(s3.addr(), Fault::None);
-    let (mg, api) = start(&[ONE_REQUEST_PER_CONNECTION]);
+    // Without the cache the body streams straight through: while the client
+    // pauses, back-pressure keeps the storage response open (a cache fill
+    // could read the whole object ahead and close it).
+    let (mg, api) = start(&[ONE_REQUEST_PER_CONNECTION, "[cache]\nenabled = false\n"]);
     let body = s3_json_at(&s3, "127.0.0.1", relay.addr().port(), &[&bucket], &s3.secret_key);
     assert_eq!(api.put("streamed", &body).status, 201);
 
