@@ -19,8 +19,9 @@ fn proxy(config_toml: &str) -> (Proxy, Metrics) {
     let config = mediagate::config::parse(config_toml, std::path::Path::new("test.toml"), &|_| None)
         .unwrap_or_else(|e| panic!("config: {e}"));
     let metrics = Metrics::new();
-    let registry = Registry::build_with_metrics(&config, &metrics).unwrap_or_else(|e| panic!("registry: {e}"));
-    (Proxy::new(Arc::new(registry)).with_metrics(metrics.clone()), metrics)
+    let registry = Registry::rebuild(None, &config.integrations, &config.upstream, &config.source, &metrics)
+        .unwrap_or_else(|e| panic!("registry: {e}"));
+    (Proxy::new(Arc::new(arc_swap::ArcSwap::from_pointee(registry))).with_metrics(metrics.clone()), metrics)
 }
 
 /// GETs `path` through `proxy` and reads the body; the status.

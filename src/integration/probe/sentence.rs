@@ -89,28 +89,26 @@ fn unreachable(ctx: &Context<'_>, host: &str, failure: &Failure) -> (String, Str
         Storage::Azure { tls, .. } => (tls, "use https:// in storage_url", "use http:// in storage_url"),
         Storage::Local { .. } => (false, "", ""),
     };
-    let (code, advice) = match failure {
-        Failure::Resolve(_) => ("dns", "check the host name for a typo, and this machine's DNS".to_owned()),
-        Failure::Refused => (
-            "connect",
+    // The code is the one transport rule (`Failure::code`); the advice is this table's.
+    let advice = match failure {
+        Failure::Resolve(_) => "check the host name for a typo, and this machine's DNS".to_owned(),
+        Failure::Refused => {
             format!(
                 "is the storage running at {host}, and is the port right (the storage's API port, not its console)?"
-            ),
-        ),
+            )
+        }
         // A TLS port answers plain HTTP with an alert (not HTTP) or a close.
         Failure::Reset | Failure::Other(_) if !tls => {
-            ("connect", format!("if that port expects TLS (HTTPS), {tls_on}; otherwise check the host and port"))
+            format!("if that port expects TLS (HTTPS), {tls_on}; otherwise check the host and port")
         }
-        Failure::Reset | Failure::Other(_) => {
-            ("connect", "check the host and port, and any proxy in between".to_owned())
-        }
-        Failure::UnknownIssuer | Failure::WrongName(_) | Failure::NotValidYet(_) => ("tls", String::new()),
-        Failure::Expired(_) => ("tls", "the storage's certificate must be renewed".to_owned()),
-        Failure::Tls(_) => ("tls", format!("if that port serves plain HTTP, {tls_off}")),
-        Failure::TimedOut => ("timeout", "is the host reachable from this machine?".to_owned()),
+        Failure::Reset | Failure::Other(_) => "check the host and port, and any proxy in between".to_owned(),
+        Failure::UnknownIssuer | Failure::WrongName(_) | Failure::NotValidYet(_) => String::new(),
+        Failure::Expired(_) => "the storage's certificate must be renewed".to_owned(),
+        Failure::Tls(_) => format!("if that port serves plain HTTP, {tls_off}"),
+        Failure::TimedOut => "is the host reachable from this machine?".to_owned(),
     };
     let message = if advice.is_empty() { base } else { format!("{base}; {advice}") };
-    (code.to_owned(), message)
+    (failure.code().to_owned(), message)
 }
 
 /// The first line of what the storage said, at most 200 characters.
