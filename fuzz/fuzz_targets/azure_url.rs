@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mediagate::config::parse_azure_storage_url;
+use mediagate::integration::azure::config::parse_azure_storage_url;
 use mediagate::error::Kind;
 use mediagate::locator::{Locator, Scheme};
 use mediagate_fuzz::{check_accepted_locator, pending};

@@ -1,4 +1,4 @@
-//! The TOML configuration (src/config.rs, `config::parse`: the text, a file
+//! The TOML configuration (src/config/, `config::parse`: the text, a file
 //! name for messages and a `${VAR}` resolver).
 //!
 //! Any text either gives a config whose documented invariants hold (unique
