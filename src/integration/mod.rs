@@ -14,6 +14,7 @@ pub mod registry;
 pub mod retry;
 pub mod s3;
 pub mod scope;
+pub mod token;
 pub mod transport;
 pub mod upstream;
 
