@@ -39,7 +39,10 @@ pub struct Expiring<T> {
 }
 
 /// How a [`TokenCache`] gets a fresh credential.
-pub type Fetch<T> = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Expiring<T>>> + Send>> + Send + Sync>;
+pub type Fetch<T> = Arc<dyn Fn() -> FetchFuture<T> + Send + Sync>;
+
+/// One fetch of a credential.
+pub type FetchFuture<T> = Pin<Box<dyn Future<Output = Result<Expiring<T>>> + Send>>;
 
 /// The most a refresh runs ahead of expiry.
 pub const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
