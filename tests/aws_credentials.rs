@@ -480,3 +480,37 @@ fn instance_credentials_without_a_container_endpoint_follow_the_imdsv2_token_flo
         ]
     );
 }
+
+#[test]
+fn credentials_env_on_an_irsa_pod_uses_web_identity_from_the_standard_variables_and_trusts_ssl_cert_file() {
+    let Some(s3) = s3_peer() else { return };
+    let bucket = unique_bucket("wi-env");
+    seed_many(&s3, &bucket, 1);
+    let s3c = s3.clone();
+    let sts =
+        StandIn::start(true, move |_, _| (200, sts_answer(&s3c, "tok", Duration::from_secs(3600)), Duration::ZERO));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "jwt-from-env").unwrap();
+    let config_path = dir.path().join("mediagate.toml");
+    // No ca_file: the stand-in's certificate is trusted through SSL_CERT_FILE only.
+    std::fs::write(&config_path, config(&[&integration(&s3, "irsa", &bucket, "credentials = \"env\"")])).unwrap();
+    let ca = sts.ca_file.as_ref().unwrap().display().to_string();
+    let token_path = token_file.display().to_string();
+    let mg = MediaGate::start_file(
+        &config_path,
+        &[
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/from-env"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", &token_path),
+            ("AWS_ENDPOINT_URL_STS", &sts.url),
+            ("AWS_ROLE_SESSION_NAME", "pod-session"),
+            ("SSL_CERT_FILE", &ca),
+        ],
+    );
+    expect_object(&mg, &bucket, 0);
+    let seen = sts.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].param("RoleArn"), Some("arn:aws:iam::123456789012:role/from-env"));
+    assert_eq!(seen[0].param("WebIdentityToken"), Some("jwt-from-env"));
+    assert_eq!(seen[0].param("RoleSessionName"), Some("pod-session"));
+}

@@ -172,6 +172,15 @@ impl<T: Clone + Send + Sync + 'static> TokenCache<T> {
         let (shared, fetch, done) = (self.state.clone(), self.fetch.clone(), self.done.clone());
         tokio::spawn(async move {
             let result = fetch().await;
+            let now_after = SystemTime::now();
+            let result = result.and_then(|fresh| match fresh.expires {
+                // Already expired (a clock far off): an error, else every caller would fetch again at once.
+                Some(e) if e <= now_after => Err(Error::new(
+                    crate::error::Kind::UpstreamError,
+                    "the identity endpoint issued credentials that had expired already: check the clock",
+                )),
+                _ => Ok(fresh),
+            });
             let now = SystemTime::now();
             {
                 let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -368,6 +377,15 @@ mod tests {
         // it asks that no more than one further fetch happened).
         let _ = cache.get().await.unwrap_err();
         assert!(calls.load(Ordering::SeqCst) <= 2);
+    }
+
+    #[tokio::test]
+    async fn a_credential_issued_already_expired_is_an_error_not_a_fetch_loop() {
+        let (cache, calls) =
+            counting(|_| Ok(Expiring { value: 1, expires: Some(SystemTime::now() - secs(1)) }), Duration::ZERO);
+        let e = cache.get().await.unwrap_err();
+        assert!(e.message.contains("expired already"), "{}", e.message);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -150,6 +150,9 @@ impl S3Backend {
     /// Signs and sends; a path with a dot segment is never signed nor sent
     /// ([`check_upstream_path`]).
     async fn send(&self, builder: http::request::Builder) -> Result<http::Response<hyper::body::Incoming>> {
+        if let Some(uri) = builder.uri_ref() {
+            check_upstream_path(uri.path(), &self.name)?; // before asking an identity endpoint
+        }
         let creds = self.keys.current().await?;
         self.client.send(self.signed(builder, &creds)?).await
     }
