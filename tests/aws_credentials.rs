@@ -514,3 +514,53 @@ fn credentials_env_on_an_irsa_pod_uses_web_identity_from_the_standard_variables_
     assert_eq!(seen[0].param("WebIdentityToken"), Some("jwt-from-env"));
     assert_eq!(seen[0].param("RoleSessionName"), Some("pod-session"));
 }
+
+/// The integration of `integration_toml`, built in this process (as
+/// `mediagate check` and the admin API build it).
+fn build(integration_toml: &str) -> std::sync::Arc<mediagate::integration::Integration> {
+    let text = config(&[integration_toml]);
+    let cfg = mediagate::config::parse(&text, Path::new("aws_credentials.toml"), &|_| None)
+        .unwrap_or_else(|e| panic!("the config does not parse: {e}\n{text}"));
+    let registry = mediagate::integration::Registry::build(&cfg.integrations, &cfg.upstream, &cfg.source)
+        .unwrap_or_else(|e| panic!("the integration does not build: {e}\n{text}"));
+    registry.all()[0].clone()
+}
+
+#[test]
+fn the_credential_status_shows_the_source_and_when_the_keys_expire_and_the_connection_test_names_a_refusal() {
+    let Some(s3) = s3_peer() else { return };
+    let bucket = unique_bucket("wi-status");
+    seed_many(&s3, &bucket, 1);
+    let s3c = s3.clone();
+    let sts =
+        StandIn::start(true, move |_, _| (200, sts_answer(&s3c, "tok", Duration::from_secs(3600)), Duration::ZERO));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "jwt").unwrap();
+    let wi = build(&integration(&s3, "wi", &bucket, &web_identity_lines(&sts, &token_file)));
+    assert_eq!(wi.credential_status(), Some(("web-identity", None)), "no keys fetched yet");
+    let t = runtime().block_on(wi.test_connection(Duration::from_secs(10)));
+    assert_eq!(t.code, "ok", "{t:?}");
+    let (source, expires) = wi.credential_status().unwrap();
+    assert_eq!(source, "web-identity");
+    let left = expires.expect("an expiry").duration_since(SystemTime::now()).unwrap();
+    assert!(left > Duration::from_secs(3500) && left <= Duration::from_secs(3600), "{left:?}");
+
+    let static_keys =
+        format!("access_key_id = {}\nsecret_access_key = {}\n", toml_str(&s3.access_key), toml_str(&s3.secret_key));
+    assert_eq!(build(&integration(&s3, "st", &bucket, &static_keys)).credential_status(), Some(("static", None)));
+    assert_eq!(
+        build(&integration(&s3, "in", &bucket, "credentials = \"instance\"")).credential_status(),
+        Some(("instance", None))
+    );
+
+    let body = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not authorized to perform \
+                sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>";
+    let refusing = StandIn::start(true, move |_, _| (403, body.to_owned(), Duration::ZERO));
+    let denied = build(&integration(&s3, "denied", &bucket, &web_identity_lines(&refusing, &token_file)));
+    let t = runtime().block_on(denied.test_connection(Duration::from_secs(10)));
+    assert_eq!(t.code, "credentials", "{t:?}");
+    for part in ["integration \"denied\"", "web-identity", "STS refused: AccessDenied: Not authorized"] {
+        assert!(t.message.contains(part), "{part:?} in {}", t.message);
+    }
+}

@@ -108,7 +108,7 @@ impl S3Backend {
     /// [ListObjectsV2]: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
     /// [ListBuckets]: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html
     pub async fn test_connection(&self) -> Result<String, Problem> {
-        let creds = self.keys.current().await.map_err(|e| Problem::Internal(e.message))?;
+        let creds = self.keys.current().await.map_err(|e| Problem::Credentials(e.message))?;
         let secrets = [creds.secret_access_key(), creds.session_token().unwrap_or_default()];
         if self.buckets.is_empty() {
             let req = self.signed(Request::get(format!("{}://{}/", self.scheme, self.endpoint)), &creds);
