@@ -108,8 +108,12 @@ impl S3Keys {
                     .clone()
                     .or_else(|| var("AWS_ENDPOINT_URL_STS"))
                     .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", cx.region));
-                let session_name =
-                    var("AWS_ROLE_SESSION_NAME").unwrap_or_else(|| format!("mediagate-{}", cx.integration));
+                // STS allows 2 to 64 characters of [\w+=,.@-]; an integration name is [a-z0-9-]+.
+                let session_name = var("AWS_ROLE_SESSION_NAME").unwrap_or_else(|| {
+                    let mut name = format!("mediagate-{}", cx.integration);
+                    name.truncate(64);
+                    name
+                });
                 let source = web_identity::WebIdentity { cx, role_arn, token_file, endpoint, session_name };
                 Ok(S3Keys::temporary("web-identity", Arc::new(source), |s| Box::pin(async move { s.fetch().await })))
             }
