@@ -5,15 +5,16 @@
 //!
 //! The life cycle:
 //! - [`TokenCache::get`] returns the current credential at once while it is
-//!   valid. The first call past its refresh point ([`refresh_at`]: 5 minutes
-//!   before expiry, or half the lifetime when that is shorter) starts one
-//!   refresh in a spawned task and still returns the current credential:
-//!   refreshes are driven by requests, so an idle integration asks nothing.
+//!   valid. At its refresh point ([`refresh_at`]: 5 minutes before expiry, or
+//!   half the lifetime when that is shorter) a timer task starts one refresh
+//!   in the background (so does the first caller past that point, should the
+//!   timer be late); callers keep getting the current credential meanwhile.
+//!   The timer holds the cache weakly: a dropped cache stops refreshing.
 //! - One refresh at a time: callers that find no valid credential wait for
 //!   the running fetch instead of starting their own.
 //! - A failed refresh keeps the still-valid credential; the next attempt
 //!   waits [`retry_wait`] (exponential backoff with full jitter, the ceilings
-//!   of [`RetryPolicy`]).
+//!   of [`RetryPolicy`]), and is made by the timer while the credential is valid.
 //! - With no valid credential left, `get` fetches (once for all waiters) and
 //!   returns the fetch's error to every waiter; within the backoff after a
 //!   failure, that error is returned at once, so a dead identity endpoint is
@@ -23,7 +24,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
@@ -95,15 +96,19 @@ enum Step<T> {
 
 /// One expiring credential, refreshed ahead of expiry (see the module doc).
 pub struct TokenCache<T> {
-    state: Arc<Mutex<State<T>>>,
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    state: Mutex<State<T>>,
     fetch: Fetch<T>,
     /// Bumped after each fetch, for the callers waiting for it.
-    done: Arc<watch::Sender<u64>>,
+    done: watch::Sender<u64>,
 }
 
 impl<T> Clone for TokenCache<T> {
     fn clone(&self) -> Self {
-        TokenCache { state: self.state.clone(), fetch: self.fetch.clone(), done: self.done.clone() }
+        TokenCache { inner: self.inner.clone() }
     }
 }
 
@@ -118,7 +123,7 @@ impl<T: Clone + Send + Sync + 'static> TokenCache<T> {
             failures: 0,
             not_before: None,
         };
-        TokenCache { state: Arc::new(Mutex::new(state)), fetch, done: Arc::new(watch::channel(0).0) }
+        TokenCache { inner: Arc::new(Inner { state: Mutex::new(state), fetch, done: watch::channel(0).0 }) }
     }
 
     /// The current credential, fetching one first when none is valid.
@@ -126,7 +131,7 @@ impl<T: Clone + Send + Sync + 'static> TokenCache<T> {
     /// Errors: the fetch's error, when no valid credential remains.
     pub async fn get(&self) -> Result<T> {
         loop {
-            match self.step() {
+            match self.inner.step(true) {
                 Step::Ready(v) => return Ok(v),
                 Step::Fail(e) => return Err(e),
                 Step::Wait(mut rx) => {
@@ -141,13 +146,21 @@ impl<T: Clone + Send + Sync + 'static> TokenCache<T> {
 
     /// The expiry of the credential held now (`None`: none held, or it never expires).
     pub fn expires(&self) -> Option<SystemTime> {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = self.inner.lock();
         state.current.as_ref().and_then(|c| c.expires)
     }
+}
 
-    fn step(&self) -> Step<T> {
+impl<T: Clone + Send + Sync + 'static> Inner<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What a caller does next; `caller` false for the background timer,
+    /// which only starts a refresh that is due while the credential is valid.
+    fn step(self: &Arc<Self>, caller: bool) -> Step<T> {
         let now = SystemTime::now();
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
         let may_fetch = !state.refreshing && state.not_before.is_none_or(|t| now >= t);
         let valid = state.current.as_ref().filter(|c| c.expires.is_none_or(|e| e > now)).map(|c| c.value.clone());
         if let Some(value) = valid {
@@ -156,7 +169,7 @@ impl<T: Clone + Send + Sync + 'static> TokenCache<T> {
             }
             return Step::Ready(value);
         }
-        if state.refreshing {
+        if state.refreshing || !caller {
             return Step::Wait(self.done.subscribe());
         }
         if !may_fetch && let Some(e) = &state.last_error {
@@ -167,23 +180,22 @@ impl<T: Clone + Send + Sync + 'static> TokenCache<T> {
         Step::Wait(rx)
     }
 
-    fn start_fetch(&self, state: &mut State<T>) {
+    fn start_fetch(self: &Arc<Self>, state: &mut State<T>) {
         state.refreshing = true;
-        let (shared, fetch, done) = (self.state.clone(), self.fetch.clone(), self.done.clone());
+        let inner = self.clone();
         tokio::spawn(async move {
-            let result = fetch().await;
-            let now_after = SystemTime::now();
+            let result = (inner.fetch)().await;
+            let now = SystemTime::now();
             let result = result.and_then(|fresh| match fresh.expires {
                 // Already expired (a clock far off): an error, else every caller would fetch again at once.
-                Some(e) if e <= now_after => Err(Error::new(
+                Some(e) if e <= now => Err(Error::new(
                     crate::error::Kind::UpstreamError,
                     "the identity endpoint issued credentials that had expired already: check the clock",
                 )),
                 _ => Ok(fresh),
             });
-            let now = SystemTime::now();
-            {
-                let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+            let wake = {
+                let mut state = inner.lock();
                 state.refreshing = false;
                 match result {
                     Ok(fresh) => {
@@ -192,21 +204,36 @@ impl<T: Clone + Send + Sync + 'static> TokenCache<T> {
                         state.failures = 0;
                         state.last_error = None;
                         state.not_before = None;
+                        state.refresh_at
                     }
                     Err(e) => {
                         state.failures = state.failures.saturating_add(1);
-                        let left = state
-                            .current
-                            .as_ref()
-                            .and_then(|c| c.expires)
-                            .map(|e| e.duration_since(now).unwrap_or_default());
-                        state.not_before = Some(now + retry_wait(state.failures, fastrand::f64(), left));
+                        let expires = state.current.as_ref().and_then(|c| c.expires);
+                        let left = expires.map(|e| e.duration_since(now).unwrap_or_default());
+                        let not_before = now + retry_wait(state.failures, fastrand::f64(), left);
+                        state.not_before = Some(not_before);
                         tracing::warn!(failures = state.failures, error = %e.message, "credential refresh failed");
                         state.last_error = Some(e);
+                        // Retried in the background only while a valid credential remains.
+                        expires.filter(|e| *e > not_before).map(|_| not_before)
                     }
                 }
+            };
+            inner.done.send_modify(|n| *n += 1);
+            if let Some(wake) = wake {
+                Inner::wake_at(Arc::downgrade(&inner), wake);
             }
-            done.send_modify(|n| *n += 1);
+        });
+    }
+
+    /// Starts the refresh due at `at` without waiting for a caller, unless
+    /// the cache is gone by then (an integration replaced or removed).
+    fn wake_at(cache: Weak<Self>, at: SystemTime) {
+        tokio::spawn(async move {
+            tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
+            if let Some(inner) = cache.upgrade() {
+                let _ = inner.step(false);
+            }
         });
     }
 }
@@ -306,7 +333,7 @@ mod tests {
         let (cache, calls) =
             counting(|n| valid_for(n, secs(if n == 1 { 2 } else { 3600 })), Duration::from_millis(300));
         assert_eq!(cache.get().await.unwrap(), 1);
-        let mut rx = cache.done.subscribe();
+        let mut rx = cache.inner.done.subscribe();
         tokio::time::sleep(Duration::from_millis(1100)).await; // past the refresh point, before expiry
         let tasks: Vec<_> = (0..200)
             .map(|_| {
@@ -336,7 +363,7 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(cache.get().await.unwrap(), 1);
-        let mut rx = cache.done.subscribe();
+        let mut rx = cache.inner.done.subscribe();
         let mut served_new = false;
         for _ in 0..400 {
             match cache.get().await.unwrap() {
@@ -386,6 +413,25 @@ mod tests {
         let e = cache.get().await.unwrap_err();
         assert!(e.message.contains("expired already"), "{}", e.message);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_idle_cache_refreshes_in_the_background_and_a_dropped_one_stops() {
+        let (cache, calls) = counting(|n| valid_for(n, secs(if n == 1 { 2 } else { 3600 })), Duration::ZERO);
+        assert_eq!(cache.get().await.unwrap(), 1);
+        let mut rx = cache.inner.done.subscribe();
+        // No caller: the timer refreshes at half the 2 s lifetime.
+        tokio::time::timeout(secs(3), rx.changed()).await.expect("a background refresh").unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(cache.get().await.unwrap(), 2);
+
+        let (cache, calls) = counting(|n| valid_for(n, secs(1)), Duration::ZERO);
+        assert_eq!(cache.get().await.unwrap(), 1);
+        let rx = cache.inner.done.subscribe();
+        drop(cache);
+        tokio::time::sleep(Duration::from_millis(800)).await; // past the refresh point (0.5 s)
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a dropped cache asks nothing");
+        drop(rx);
     }
 
     #[tokio::test]

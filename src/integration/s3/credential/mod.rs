@@ -42,8 +42,14 @@ pub struct S3Keys {
 }
 
 enum Provider {
-    Static { access_key_id: String, secret: SecretSource, token: Option<SecretSource> },
+    Static(Box<StaticKeys>),
     Temporary(TokenCache<Credentials>),
+}
+
+struct StaticKeys {
+    access_key_id: String,
+    secret: SecretSource,
+    token: Option<SecretSource>,
 }
 
 /// What a temporary source needs to reach its endpoint and word its errors.
@@ -69,20 +75,20 @@ impl S3Keys {
         match cfg {
             S3Credentials::Static { access_key_id, secret_access_key, session_token } => Ok(S3Keys {
                 source: "static",
-                provider: Provider::Static {
+                provider: Provider::Static(Box::new(StaticKeys {
                     access_key_id: access_key_id.clone(),
                     secret: SecretSource::new(secret_access_key)?,
                     token: session_token.as_ref().map(SecretSource::new).transpose()?,
-                },
+                })),
             }),
             S3Credentials::Env => match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
                 (Some(ak), Some(sk)) => Ok(S3Keys {
                     source: "env",
-                    provider: Provider::Static {
+                    provider: Provider::Static(Box::new(StaticKeys {
                         access_key_id: ak,
                         secret: SecretSource::Inline(Secret::new(sk)),
                         token: var("AWS_SESSION_TOKEN").map(|t| SecretSource::Inline(Secret::new(t))),
-                    },
+                    })),
                 }),
                 (None, _) if var("AWS_ROLE_ARN").is_some() && var("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() => {
                     S3Keys::new(
@@ -140,7 +146,8 @@ impl S3Keys {
     /// reached, while no valid keys remain; `Internal` for an unreadable secret file.
     pub async fn current(&self) -> Result<Credentials> {
         match &self.provider {
-            Provider::Static { access_key_id, secret, token } => {
+            Provider::Static(keys) => {
+                let StaticKeys { access_key_id, secret, token } = &**keys;
                 let secret = secret.current().map_err(Error::internal)?;
                 let token = token.as_ref().map(|t| t.current()).transpose().map_err(Error::internal)?;
                 Ok(Credentials::new(
@@ -159,7 +166,7 @@ impl S3Keys {
     /// for temporary keys, when those held now expire.
     pub fn status(&self) -> (SourceName, Option<SystemTime>) {
         match &self.provider {
-            Provider::Static { .. } => (self.source, None),
+            Provider::Static(_) => (self.source, None),
             Provider::Temporary(cache) => (self.source, cache.expires()),
         }
     }
@@ -167,7 +174,7 @@ impl S3Keys {
     /// The access key id to name in the connection test's sentences.
     pub fn access_key_id(&self) -> &str {
         match &self.provider {
-            Provider::Static { access_key_id, .. } => access_key_id,
+            Provider::Static(keys) => &keys.access_key_id,
             Provider::Temporary(_) => "(temporary)",
         }
     }
