@@ -135,6 +135,11 @@ pub async fn check(path: &Path) -> ExitCode {
         failed |= !test.ok;
         let verdict = if test.ok { "ok  " } else { "FAIL" };
         println!("{verdict} {} ({}): {}: {}", integration.name, integration.kind_name(), test.code, test.message);
+        if let Some((source, expires)) = integration.credential_status() {
+            let until =
+                expires.map(|t| format!(", expire {}", crate::integration::probe::rfc3339(t))).unwrap_or_default();
+            println!("     credentials: {source}{until}");
+        }
     }
     for cfg in config.integrations.iter().filter(|c| !c.missing().is_empty()) {
         failed = true;

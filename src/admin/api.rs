@@ -91,6 +91,10 @@ fn listed(l: Listed) -> Value {
     out.insert("status".to_owned(), Value::from(l.status));
     out.insert("last_test".to_owned(), json!(l.test));
     out.insert("problems".to_owned(), problems(&l.problems));
+    // Beside the table's own keys (`credentials` and `credential` are config keys), so flat and distinct.
+    let (source, expires) = l.credentials.map_or((None, None), |(s, e)| (Some(s), e.map(rfc3339)));
+    out.insert("credential_source".to_owned(), json!(source));
+    out.insert("credentials_expire".to_owned(), json!(expires));
     Value::Object(out)
 }
 

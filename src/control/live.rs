@@ -84,6 +84,8 @@ pub struct Listed {
     pub test: Option<ConnectionTest>,
     /// What an incomplete integration lacks: `(key, message)`.
     pub problems: Vec<(String, String)>,
+    /// The credential source in use and when its credentials expire (never the credentials).
+    pub credentials: Option<(&'static str, Option<SystemTime>)>,
 }
 
 /// What a reload did.
@@ -167,7 +169,8 @@ impl Live {
             (_, None) => "untested",
         };
         let problems = cfg.missing().iter().map(|p| (p.key.clone(), p.message.clone())).collect();
-        Listed { integration: cfg.redacted(), status, test, problems }
+        let credentials = self.inner.registry.load().get(&cfg.name).and_then(|i| i.credential_status());
+        Listed { integration: cfg.redacted(), status, test, problems, credentials }
     }
 
     /// Creates or replaces integration `name` with `body`, saves it, swaps

@@ -10,7 +10,7 @@ const TOKEN_KEY = 'mediagate-admin-token';
 /** What the API shows instead of a stored secret; sent back, it keeps the secret. */
 const MARKER = '********';
 /** Keys of an integration object that are answers, not configuration. */
-const ANSWER_KEYS = new Set(['status', 'last_test', 'problems']);
+const ANSWER_KEYS = new Set(['status', 'last_test', 'problems', 'credential_source', 'credentials_expire']);
 
 const $ = (id) => document.getElementById(id);
 
@@ -200,6 +200,13 @@ function problemList(problems) {
     problems.map((p) => el('li', {}, p.key ? el('code', { text: p.key }) : '', p.key ? ': ' : '', p.message ?? '')));
 }
 
+/** The credential source in use and when its credentials expire (never the credentials). */
+function credentialsOf(i) {
+  if (!i.credential_source) return '';
+  const until = i.credentials_expire ? `, expire ${exact(new Date(i.credentials_expire))}` : '';
+  return el('div', { class: 'credentials', text: `${i.credential_source}${until}` });
+}
+
 /** What an integration serves: its buckets, its Azure storage URL, or everything by default. */
 function scopeOf(i) {
   const parts = [];
@@ -248,7 +255,7 @@ function renderList() {
       'aria-label': `${i.name}: edit, test or delete` });
     const tr = el('tr', { 'aria-current': editing === i.name ? 'true' : null },
       el('th', { scope: 'row' }, open),
-      el('td', { class: 'type', text: i.type }),
+      el('td', { class: 'type' }, i.type, credentialsOf(i)),
       el('td', {}, badge(i.status)),
       el('td', { class: 'scope' }, scopeOf(i)),
       el('td', {}, last, problems));
