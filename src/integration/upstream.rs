@@ -31,7 +31,7 @@ use crate::integration::transport::{self, ResolveError};
 use crate::integration::{ObjectMeta, ObjectResponse, Part};
 use crate::metrics::{Metrics, UpstreamMetrics};
 
-type Connector = HttpsConnector<HttpConnector<LocalhostResolver>>;
+pub(crate) type Connector = HttpsConnector<HttpConnector<LocalhostResolver>>;
 
 /// A failed attempt that may be retried: a "try again" answer, or a refused
 /// or reset connection.
@@ -89,17 +89,7 @@ pub struct UpstreamClient {
 impl UpstreamClient {
     /// Builds the client; `ca_file` adds PEM roots to the built-in ones.
     pub fn new(cfg: &UpstreamConfig, ca_file: Option<&Path>, integration: &str) -> Result<UpstreamClient, String> {
-        let tls = tls_config(ca_file)?;
-        let mut http = HttpConnector::new_with_resolver(LocalhostResolver::default());
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(cfg.connect_timeout));
-        http.set_nodelay(true);
-        http.set_keepalive(Some(Duration::from_secs(60)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let https = connector(cfg, ca_file)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(cfg.pool_idle_timeout)
             .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
@@ -436,10 +426,40 @@ pub fn meta_from_headers(status: StatusCode, h: &HeaderMap) -> Result<(ObjectMet
     Ok((meta, part))
 }
 
+/// The connector of an integration's clients (storage and identity
+/// endpoints): TCP with `connect_timeout`, `TCP_NODELAY` and keep-alive,
+/// `.localhost` names on loopback, TLS per [`tls_config`], HTTP/1.1.
+pub(crate) fn connector(cfg: &UpstreamConfig, ca_file: Option<&Path>) -> Result<Connector, String> {
+    let tls = tls_config(ca_file)?;
+    let mut http = HttpConnector::new_with_resolver(LocalhostResolver::default());
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(cfg.connect_timeout));
+    http.set_nodelay(true);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
+}
+
+/// The TLS client configuration of an integration, for its storage and its
+/// identity endpoints alike: the built-in web PKI roots, the PEM bundle named
+/// by `SSL_CERT_FILE` when set (as the official SDKs honour it), and
+/// `ca_file`.
 fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        let path = Path::new(&path);
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("cannot read SSL_CERT_FILE {}: {e}", path.display()))?;
+        for cert in certs.flatten() {
+            // A bundle may hold certificates rustls cannot use; the others still count.
+            let _ = roots.add(cert);
+        }
+    }
     if let Some(path) = ca_file {
         let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
             .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;

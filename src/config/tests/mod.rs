@@ -4,7 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::integration::azure::config::{AzureConfig, AzureCredential, AzureStorageUrl, parse_azure_storage_url};
+use crate::integration::azure::config::{
+    AzureConfig, AzureCredential, AzureStorageUrl, ClientSecret, parse_azure_storage_url,
+};
 use crate::integration::config::IntegrationKind;
 use crate::integration::s3::config::{Addressing, S3Config, S3Credentials};
 use crate::locator::Scheme;

@@ -15,6 +15,7 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 
 use super::credential::SharedKeyCredential;
+use super::identity::Identity;
 use crate::error::{Error, Kind, Result};
 use crate::http::conditional::Conditions;
 use crate::http::range::RangeSpec;
@@ -45,6 +46,8 @@ enum Auth {
     SharedKey(SharedKeyCredential),
     /// `sas_token`: the SAS query string, appended to every URL as given.
     Sas(Secret),
+    /// An Entra ID identity: `Authorization: Bearer <token>`.
+    Bearer(Identity),
 }
 
 /// An Azure Blob integration's client.
@@ -71,6 +74,7 @@ impl fmt::Debug for AzureBackend {
         let auth = match &self.auth {
             Auth::SharedKey(_) => "account_key",
             Auth::Sas(_) => "sas_token",
+            Auth::Bearer(identity) => identity.source(),
         };
         f.debug_struct("AzureBackend")
             .field("integration", &self.client.integration())
@@ -143,6 +147,10 @@ impl AzureBackend {
                 }
                 Auth::Sas(Secret::new(token))
             }
+            other => match Identity::new(name, other, upstream, cfg.ca_file.as_deref())? {
+                Some(identity) => Auth::Bearer(identity),
+                None => return Err(format!("integration \"{name}\": no credential")),
+            },
         };
         let client = UpstreamClient::new(upstream, cfg.ca_file.as_deref(), name)?;
         Ok(AzureBackend {
@@ -227,10 +235,11 @@ impl AzureBackend {
                 format!("listed the containers of account {}", self.account),
             ),
         };
-        let req = self.request(call, &target.to_string()).map_err(|e| Problem::Internal(e.message))?;
+        let bearer = self.bearer().await.map_err(|e| Problem::Internal(e.message))?;
+        let req = self.request(call, &target.to_string(), bearer).map_err(|e| Problem::Internal(e.message))?;
         let sas = match &self.auth {
             Auth::Sas(token) => token.expose(),
-            Auth::SharedKey(_) => "",
+            Auth::SharedKey(_) | Auth::Bearer(_) => "",
         };
         let sig = sas.split('&').find_map(|p| p.strip_prefix("sig=")).unwrap_or_default();
         probe::list(&self.client, req, target, "<EnumerationResults", &[sas, sig]).await?;
@@ -248,6 +257,7 @@ impl AzureBackend {
                 auth: match self.auth {
                     Auth::SharedKey(_) => AzureAuth::AccountKey,
                     Auth::Sas(_) => AzureAuth::Sas,
+                    Auth::Bearer(_) => AzureAuth::Bearer,
                 },
             },
         }
@@ -369,12 +379,34 @@ impl AzureBackend {
     /// Adds the version, date and authorization, and sends; a path with a
     /// dot segment is never signed nor sent ([`check_upstream_path`]).
     async fn send(&self, call: Call<'_>, what: &str) -> Result<http::Response<Incoming>> {
-        self.client.send(self.request(call, what)?).await
+        let bearer = self.bearer().await?;
+        self.client.send(self.request(call, what, bearer)?).await
+    }
+
+    /// The `Authorization` value of a bearer credential (cached token or a
+    /// new one); `None` for a key or SAS.
+    async fn bearer(&self) -> Result<Option<String>> {
+        match &self.auth {
+            Auth::Bearer(identity) => identity.authorization().await.map(Some),
+            Auth::SharedKey(_) | Auth::Sas(_) => Ok(None),
+        }
+    }
+
+    /// The credential source in use (`account-key`, `sas`,
+    /// `service-principal`, `workload-identity`, `managed-identity`) and,
+    /// for a token, when the last one handed out expires; never a secret.
+    /// For `mediagate check` and the admin API.
+    pub fn credential_status(&self) -> (&'static str, Option<SystemTime>) {
+        match &self.auth {
+            Auth::SharedKey(_) => ("account-key", None),
+            Auth::Sas(_) => ("sas", None),
+            Auth::Bearer(identity) => (identity.source(), identity.expires()),
+        }
     }
 
     /// The authorized request; `what` names it in errors (never the URL,
     /// which may hold a SAS).
-    fn request(&self, call: Call<'_>, what: &str) -> Result<Request<Empty<Bytes>>> {
+    fn request(&self, call: Call<'_>, what: &str, bearer: Option<String>) -> Result<Request<Empty<Bytes>>> {
         check_upstream_path(&call.path, self.client.integration())?;
         let mut headers = call.headers;
         headers.insert(X_MS_VERSION, HeaderValue::from_static(API_VERSION));
@@ -393,6 +425,12 @@ impl AzureBackend {
                     query.push('&');
                 }
                 query.push_str(token.expose());
+            }
+            Auth::Bearer(_) => {
+                let value = bearer.ok_or_else(|| Error::internal("a bearer credential without its token"))?;
+                let mut value = header_value(value)?;
+                value.set_sensitive(true);
+                headers.insert(header::AUTHORIZATION, value);
             }
         }
         let mut url = format!("{}://{}{}", self.scheme, self.authority, call.path);

@@ -1,0 +1,239 @@
+//! Microsoft Entra ID bearer tokens for Azure Blob requests
+//! ([Authorize with Microsoft Entra ID](https://learn.microsoft.com/rest/api/storageservices/authorize-with-azure-active-directory)):
+//! a service principal with a client secret (`ClientSecretCredential`),
+//! workload identity (a federated token file, as on AKS), or a managed
+//! identity (IMDS, or the App Service / container endpoint named by
+//! `IDENTITY_ENDPOINT` + `IDENTITY_HEADER`), all from `azure_identity` over
+//! the project's own transport ([`super::transport`]).
+//!
+//! Tokens are for the scope `https://storage.azure.com/.default` and are
+//! cached by `azure_identity` (one fetch at a time; a new one 5 minutes
+//! before expiry).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::{AccessToken, Secret as AzSecret, TokenCredential};
+use azure_core::error::ErrorKind as AzErrorKind;
+use azure_core::http::{ClientMethodOptions, ClientOptions};
+use azure_identity::{
+    ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+};
+
+use super::config::{AzureCredential, ClientSecret};
+use super::transport::HyperTransport;
+use crate::error::{Error, Kind, Result};
+use crate::integration::upstream::UpstreamConfig;
+
+/// The OAuth scope of Azure Storage.
+pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+
+/// How often a `client_secret_file` is checked for a change, at most.
+const SECRET_FILE_CHECK: Duration = Duration::from_secs(1);
+
+/// An integration's source of bearer tokens.
+pub struct Identity {
+    integration: Arc<str>,
+    source: &'static str,
+    credential: Mutex<Arc<dyn TokenCredential>>,
+    /// For a service principal whose secret is in a file: rebuilds the
+    /// credential when the file changes.
+    secret_file: Option<SecretFileWatch>,
+    /// The expiry of the last token handed out.
+    expires: Mutex<Option<SystemTime>>,
+}
+
+struct SecretFileWatch {
+    path: PathBuf,
+    state: Mutex<(SystemTime, Option<SystemTime>)>,
+    rebuild: Box<dyn Fn(AzSecret) -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// The identity of integration `name`, or `None` for a key or SAS.
+    /// Errors name the integration, never a secret.
+    pub fn new(
+        name: &str,
+        credential: &AzureCredential,
+        upstream: &UpstreamConfig,
+        ca_file: Option<&Path>,
+    ) -> Result<Option<Identity>, String> {
+        let transport = HyperTransport::new(upstream, ca_file, name)?;
+        let options = |authority_host: Option<&str>| {
+            let mut o = ClientOptions { transport: Some(transport.clone().into_transport()), ..Default::default() };
+            if let Some(host) = authority_host {
+                let mut custom = CustomConfiguration::default();
+                custom.authority_host = host.to_owned();
+                o.cloud = Some(Arc::new(CloudConfiguration::Custom(custom)));
+            }
+            o
+        };
+        let err = |e: azure_core::Error| format!("integration \"{name}\": {}", first_line(&e.to_string()));
+        let mut secret_file = None;
+        let (source, cred): (&'static str, Arc<dyn TokenCredential>) = match credential {
+            AzureCredential::AccountKey(_) | AzureCredential::Sas(_) => return Ok(None),
+            AzureCredential::ServicePrincipal { tenant_id, client_id, client_secret, authority_host } => {
+                let (tenant, client) = (tenant_id.clone(), client_id.clone());
+                let client_options = options(authority_host.as_deref());
+                let build = move |secret: AzSecret| -> azure_core::Result<Arc<dyn TokenCredential>> {
+                    let options = ClientSecretCredentialOptions { client_options: client_options.clone() };
+                    Ok(ClientSecretCredential::new(&tenant, client.clone(), secret, Some(options))?)
+                };
+                let cred = match client_secret {
+                    ClientSecret::Value(s) => build(AzSecret::new(s.expose().to_owned())).map_err(err)?,
+                    ClientSecret::File(path) => {
+                        let (text, modified) =
+                            read_secret_file(path).map_err(|e| format!("integration \"{name}\": {e}"))?;
+                        let cred = build(AzSecret::new(text)).map_err(err)?;
+                        secret_file = Some(SecretFileWatch {
+                            path: path.clone(),
+                            state: Mutex::new((SystemTime::now(), modified)),
+                            rebuild: Box::new(build),
+                        });
+                        cred
+                    }
+                };
+                ("service-principal", cred)
+            }
+            AzureCredential::WorkloadIdentity { tenant_id, client_id, token_file, authority_host } => {
+                let options = ClientAssertionCredentialOptions { client_options: options(authority_host.as_deref()) };
+                let assertion = TokenFile(token_file.clone());
+                let cred =
+                    ClientAssertionCredential::new(tenant_id.clone(), client_id.clone(), assertion, Some(options))
+                        .map_err(err)?;
+                ("workload-identity", cred)
+            }
+            AzureCredential::ManagedIdentity { client_id } => {
+                let options = ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                    client_options: options(None),
+                };
+                ("managed-identity", ManagedIdentityCredential::new(Some(options)).map_err(err)?)
+            }
+        };
+        Ok(Some(Identity {
+            integration: Arc::from(name),
+            source,
+            credential: Mutex::new(cred),
+            secret_file,
+            expires: Mutex::new(None),
+        }))
+    }
+
+    /// `service-principal`, `workload-identity` or `managed-identity`.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// When the last token handed out expires (`None` before the first).
+    pub fn expires(&self) -> Option<SystemTime> {
+        *self.expires.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `Authorization` value, `Bearer <token>`: from the cache, or
+    /// fetched. A refusal by the identity endpoint is `upstream_denied`, an
+    /// endpoint that cannot be reached `upstream_error`; both name the
+    /// integration and the source.
+    pub async fn authorization(&self) -> Result<String> {
+        self.check_secret_file();
+        let cred = self.credential.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let token: AccessToken = cred.get_token(&[STORAGE_SCOPE], None).await.map_err(|e| self.error(e))?;
+        let expires = SystemTime::UNIX_EPOCH + Duration::from_secs(token.expires_on.unix_timestamp().max(0) as u64);
+        *self.expires.lock().unwrap_or_else(|e| e.into_inner()) = Some(expires);
+        Ok(format!("Bearer {}", token.token.secret()))
+    }
+
+    /// Rebuilds the credential when `client_secret_file` changed (checked at
+    /// most every [`SECRET_FILE_CHECK`]); a file that cannot be read keeps
+    /// the credential as it is.
+    fn check_secret_file(&self) {
+        let Some(watch) = &self.secret_file else { return };
+        let mut state = watch.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = SystemTime::now();
+        if now.duration_since(state.0).unwrap_or_default() < SECRET_FILE_CHECK {
+            return;
+        }
+        state.0 = now;
+        let modified = std::fs::metadata(&watch.path).and_then(|m| m.modified()).ok();
+        if modified == state.1 {
+            return;
+        }
+        match read_secret_file(&watch.path).map(|(text, m)| ((watch.rebuild)(AzSecret::new(text)), m)) {
+            Ok((Ok(cred), m)) => {
+                state.1 = m;
+                *self.credential.lock().unwrap_or_else(|e| e.into_inner()) = cred;
+                tracing::info!(
+                    integration = &*self.integration,
+                    "client_secret_file changed: the new secret is in use"
+                );
+            }
+            Ok((Err(e), _)) => {
+                tracing::warn!(integration = &*self.integration, error = %e, "client_secret_file unusable")
+            }
+            Err(e) => tracing::warn!(integration = &*self.integration, error = %e, "client_secret_file unreadable"),
+        }
+    }
+
+    fn error(&self, e: azure_core::Error) -> Error {
+        let what = match self.source {
+            "service-principal" => "service principal",
+            "workload-identity" => "workload identity",
+            _ => "managed identity",
+        };
+        let text = e.to_string();
+        let detail = first_line(text.split_once("authentication failed.").map_or(&text, |(_, rest)| rest));
+        let integration = &self.integration;
+        match e.kind() {
+            AzErrorKind::HttpResponse { status, .. } if u16::from(*status) < 500 => Error::new(
+                Kind::UpstreamDenied,
+                format!("integration \"{integration}\": the identity endpoint refused the {what}: {detail}"),
+            ),
+            _ => Error::new(
+                Kind::UpstreamError,
+                format!("integration \"{integration}\": no token for the {what}: {detail}"),
+            ),
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.trim().lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// A secret file's content less a trailing newline, and its modification time.
+fn read_secret_file(path: &Path) -> std::result::Result<(String, Option<SystemTime>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_owned();
+    if text.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok((text, modified))
+}
+
+/// The federated token file of workload identity, read again at each token
+/// request (the kubelet rotates it).
+#[derive(Debug)]
+struct TokenFile(PathBuf);
+
+#[async_trait::async_trait]
+impl ClientAssertion for TokenFile {
+    async fn secret(&self, _: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
+        let text = tokio::fs::read_to_string(&self.0).await.map_err(|e| {
+            azure_core::Error::with_message(
+                AzErrorKind::Credential,
+                format!("federated token file {} unreadable: {e}", self.0.display()),
+            )
+        })?;
+        Ok(text.trim().to_owned())
+    }
+}
