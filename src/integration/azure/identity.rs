@@ -192,8 +192,8 @@ impl Identity {
         let text = e.to_string();
         let detail = first_line(text.split_once("authentication failed.").map_or(&text, |(_, rest)| rest));
         let integration = &self.integration;
-        match e.kind() {
-            AzErrorKind::HttpResponse { status, .. } if u16::from(*status) < 500 => Error::new(
+        match refused_status(&e) {
+            Some(status) if status < 500 => Error::new(
                 Kind::UpstreamDenied,
                 format!("integration \"{integration}\": the identity endpoint refused the {what}: {detail}"),
             ),
@@ -203,6 +203,21 @@ impl Identity {
             ),
         }
     }
+}
+
+/// The HTTP status of the identity endpoint's refusal, wherever it sits in
+/// the error chain (`azure_identity` wraps it in a credential error).
+fn refused_status(e: &azure_core::Error) -> Option<u16> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(AzErrorKind::HttpResponse { status, .. }) =
+            err.downcast_ref::<azure_core::Error>().map(|a| a.kind())
+        {
+            return Some(u16::from(*status));
+        }
+        cur = err.source();
+    }
+    None
 }
 
 fn first_line(text: &str) -> String {
