@@ -632,6 +632,49 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn credential_status_names_the_source_and_no_expiry_before_a_token() {
+        use crate::integration::azure::config::ClientSecret;
+        let status = |credential| {
+            AzureBackend::new("az", &config("acct.blob.core.windows.net", None, false, credential), &upstream())
+                .unwrap()
+                .credential_status()
+        };
+        assert_eq!(status(key()), ("account-key", None));
+        assert_eq!(status(AzureCredential::Sas(Secret::new("sv=1&sig=x"))), ("sas", None));
+        let principal = AzureCredential::ServicePrincipal {
+            tenant_id: "t".to_owned(),
+            client_id: "c".to_owned(),
+            client_secret: ClientSecret::Value(Secret::new("s3cr3t")),
+            authority_host: Some("https://login.example".to_owned()),
+        };
+        assert_eq!(status(principal), ("service-principal", None));
+        let workload = AzureCredential::WorkloadIdentity {
+            tenant_id: "t".to_owned(),
+            client_id: "c".to_owned(),
+            token_file: "/nonexistent/token".into(),
+            authority_host: None,
+        };
+        assert_eq!(status(workload), ("workload-identity", None));
+        assert_eq!(status(AzureCredential::ManagedIdentity { client_id: None }), ("managed-identity", None));
+    }
+
+    #[tokio::test]
+    async fn debug_never_shows_the_client_secret() {
+        use crate::integration::azure::config::ClientSecret;
+        let principal = AzureCredential::ServicePrincipal {
+            tenant_id: "t".to_owned(),
+            client_id: "c".to_owned(),
+            client_secret: ClientSecret::Value(Secret::new("s3cr3t-value")),
+            authority_host: None,
+        };
+        let b = AzureBackend::new("az", &config("acct.blob.core.windows.net", None, false, principal), &upstream())
+            .unwrap();
+        let shown = format!("{b:?}");
+        assert!(shown.contains("service-principal"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
     #[test]
     fn a_206_starting_past_the_end_is_read_as_unsatisfiable() {
         let with = |cr: &str| {
