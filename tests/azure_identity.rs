@@ -32,6 +32,8 @@ const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
 const SECRET: &str = "the-right-secret";
 const IDENTITY_HEADER: &str = "identity-header-value";
+/// The published Azurite development account key (not a secret).
+const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 // ------------------------------------------------------------------ certificates
 
@@ -500,4 +502,42 @@ fn a_user_assigned_managed_identity_gets_its_token_from_the_identity_endpoint() 
     assert_eq!(seen[0].kind, "managed-identity");
     assert_eq!(seen[0].client_id.as_deref(), Some("user-assigned-id"));
     assert_eq!(seen[0].identity_header.as_deref(), Some(IDENTITY_HEADER));
+}
+
+#[test]
+fn a_rotated_client_secret_file_is_used_without_a_restart() {
+    let Some(s) = setup(3600) else { return };
+    let file = s.dir.path().join("client-secret");
+    std::fs::write(&file, "an-old-secret\n").unwrap();
+    let keys = format!(
+        "tenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = {}\nauthority_host = {}\n",
+        toml_str(&file.to_string_lossy()),
+        toml_str(&s.standin.authority())
+    );
+    let mg = s.mediagate(&keys, &[]);
+    let r = get(&s.blob_url(&mg), &[]);
+    assert_eq!(r.error_code(), "upstream_denied", "{}", r.describe());
+    // A Kubernetes Secret update: the file changes under the running process.
+    std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+    wait_for("a read with the rotated secret", Duration::from_secs(20), || {
+        get(&s.blob_url(&mg), &[]).status == StatusCode::OK
+    });
+    let last = s.standin.requests().pop().unwrap();
+    assert_eq!(last.kind, "client_credentials");
+}
+
+#[test]
+fn a_rotated_account_key_file_is_used_without_a_restart() {
+    let Some(s) = setup(3600) else { return };
+    let file = s.dir.path().join("account-key");
+    // A valid base64 key that is not the account's.
+    std::fs::write(&file, "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=\n").unwrap();
+    let mg = s.mediagate(&format!("account_key_file = {}", toml_str(&file.to_string_lossy())), &[]);
+    let r = get(&s.blob_url(&mg), &[]);
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.describe());
+    std::fs::write(&file, format!("{AZURITE_KEY}\n")).unwrap();
+    wait_for("a read with the rotated key", Duration::from_secs(20), || {
+        get(&s.blob_url(&mg), &[]).status == StatusCode::OK
+    });
+    assert!(s.standin.requests().is_empty());
 }

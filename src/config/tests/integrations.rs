@@ -385,17 +385,22 @@ fn workload_identity_needs_the_aks_environment_and_managed_identity_takes_a_clie
 }
 
 #[test]
-fn azure_secret_files_are_read_less_a_trailing_newline() {
+fn azure_secret_files_are_checked_at_load_less_a_trailing_newline() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key");
     std::fs::write(&key, "a2V5\n").unwrap();
     let url = "storage_url = \"https://acct.blob.core.windows.net/media\"";
     let config = ok(&azure_toml(&format!("{url}\naccount_key_file = \"{}\"", key.display())));
-    assert!(matches!(&azure_config(&config).credential, AzureCredential::AccountKey(k) if k.expose() == "a2V5"));
+    assert!(matches!(&azure_config(&config).credential, AzureCredential::AccountKeyFile(k) if *k == key));
+    std::fs::write(&key, "not-base64!\n").unwrap();
+    assert_one_problem(
+        &azure_toml(&format!("{url}\naccount_key_file = \"{}\"", key.display())),
+        &["account_key_file: is not valid base64"],
+    );
     let sas = dir.path().join("sas");
     std::fs::write(&sas, "sv=1&sig=x\n").unwrap();
     let config = ok(&azure_toml(&format!("{url}\nsas_token_file = \"{}\"", sas.display())));
-    assert!(matches!(&azure_config(&config).credential, AzureCredential::Sas(s) if s.expose() == "sv=1&sig=x"));
+    assert!(matches!(&azure_config(&config).credential, AzureCredential::SasFile(s) if *s == sas));
     std::fs::write(&sas, "\n").unwrap();
     assert_one_problem(
         &azure_toml(&format!("{url}\nsas_token_file = \"{}\"", sas.display())),

@@ -7,6 +7,7 @@
 //! [List Containers]: https://learn.microsoft.com/rest/api/storageservices/list-containers2
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use hyper::body::Incoming;
 
 use super::credential::SharedKeyCredential;
 use super::identity::Identity;
+use super::secret_file::{Held, Parse, WatchedSecret};
 use crate::error::{Error, Kind, Result};
 use crate::http::conditional::Conditions;
 use crate::http::range::RangeSpec;
@@ -42,10 +44,10 @@ const X_MS_RANGE: HeaderName = HeaderName::from_static("x-ms-range");
 
 /// How an integration authorizes its requests.
 enum Auth {
-    /// `account_key`: SharedKey signing.
-    SharedKey(SharedKeyCredential),
-    /// `sas_token`: the SAS query string, appended to every URL as given.
-    Sas(Secret),
+    /// `account_key` or `account_key_file`: SharedKey signing.
+    SharedKey(Held<SharedKeyCredential>),
+    /// `sas_token` or `sas_token_file`: the SAS query string, appended to every URL as given.
+    Sas(Held<Secret>),
     /// An Entra ID identity: `Authorization: Bearer <token>`.
     Bearer(Identity),
 }
@@ -126,26 +128,24 @@ impl AzureBackend {
             return Err(format!("integration \"{name}\": storage_url has an unusable host \"{authority}\""));
         }
         let auth = match &cfg.credential {
-            AzureCredential::AccountKey(key) => Auth::SharedKey(
+            AzureCredential::AccountKey(key) => Auth::SharedKey(Held::Fixed(Arc::new(
                 SharedKeyCredential::from_base64(&url.account, key.expose())
                     .map_err(|e| format!("integration \"{name}\": {e}"))?,
-            ),
-            AzureCredential::Sas(token) => {
-                let token = token.expose().trim().trim_start_matches('?');
-                if token.is_empty() {
-                    return Err(format!("integration \"{name}\": sas_token is empty"));
-                }
-                if !token.split('&').any(|p| p.starts_with("sig=")) {
-                    return Err(format!(
-                        "integration \"{name}\": sas_token has no sig parameter; give the whole query string of the SAS"
-                    ));
-                }
-                if format!("{}://{authority}/?{token}", url.scheme).parse::<Uri>().is_err() {
-                    return Err(format!(
-                        "integration \"{name}\": sas_token is not a valid URL query string (it must stay percent-encoded)"
-                    ));
-                }
-                Auth::Sas(Secret::new(token))
+            ))),
+            AzureCredential::AccountKeyFile(path) => {
+                let account = url.account.clone();
+                let parse: Parse<SharedKeyCredential> =
+                    Box::new(move |key| SharedKeyCredential::from_base64(&account, key));
+                Auth::SharedKey(Held::File(WatchedSecret::new(name, "account_key_file", path, parse)?))
+            }
+            AzureCredential::Sas(token) => Auth::Sas(Held::Fixed(Arc::new(
+                sas_query(&url.scheme, &authority, token.expose())
+                    .map_err(|e| format!("integration \"{name}\": {e}"))?,
+            ))),
+            AzureCredential::SasFile(path) => {
+                let (scheme, authority) = (url.scheme.clone(), authority.clone());
+                let parse: Parse<Secret> = Box::new(move |token| sas_query(&scheme, &authority, token));
+                Auth::Sas(Held::File(WatchedSecret::new(name, "sas_token_file", path, parse)?))
             }
             other => match Identity::new(name, other, upstream, cfg.ca_file.as_deref())? {
                 Some(identity) => Auth::Bearer(identity),
@@ -238,9 +238,10 @@ impl AzureBackend {
         let bearer = self.bearer().await.map_err(|e| Problem::Internal(e.message))?;
         let req = self.request(call, &target.to_string(), bearer).map_err(|e| Problem::Internal(e.message))?;
         let sas = match &self.auth {
-            Auth::Sas(token) => token.expose(),
-            Auth::SharedKey(_) | Auth::Bearer(_) => "",
+            Auth::Sas(token) => token.get(),
+            Auth::SharedKey(_) | Auth::Bearer(_) => Arc::new(Secret::new("")),
         };
+        let sas = sas.expose();
         let sig = sas.split('&').find_map(|p| p.strip_prefix("sig=")).unwrap_or_default();
         probe::list(&self.client, req, target, "<EnumerationResults", &[sas, sig]).await?;
         Ok(ok)
@@ -417,14 +418,14 @@ impl AzureBackend {
             Auth::SharedKey(cred) => {
                 let pairs: Vec<(String, String)> =
                     call.query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-                let authorization = cred.authorization(&call.method, &call.path, &pairs, &headers);
+                let authorization = cred.get().authorization(&call.method, &call.path, &pairs, &headers);
                 headers.insert(header::AUTHORIZATION, header_value(authorization)?);
             }
             Auth::Sas(token) => {
                 if !query.is_empty() {
                     query.push('&');
                 }
-                query.push_str(token.expose());
+                query.push_str(token.get().expose());
             }
             Auth::Bearer(_) => {
                 let value = bearer.ok_or_else(|| Error::internal("a bearer credential without its token"))?;
@@ -446,6 +447,23 @@ impl AzureBackend {
         *request.headers_mut() = headers;
         Ok(request)
     }
+}
+
+/// The SAS query string to append to every URL (a leading `?` dropped),
+/// checked: it has a signature and is a valid, percent-encoded query.
+/// Messages never show it.
+fn sas_query(scheme: &str, authority: &str, token: &str) -> Result<Secret, String> {
+    let token = token.trim().trim_start_matches('?');
+    if token.is_empty() {
+        return Err("sas_token is empty".to_owned());
+    }
+    if !token.split('&').any(|p| p.starts_with("sig=")) {
+        return Err("sas_token has no sig parameter; give the whole query string of the SAS".to_owned());
+    }
+    if format!("{scheme}://{authority}/?{token}").parse::<Uri>().is_err() {
+        return Err("sas_token is not a valid URL query string (it must stay percent-encoded)".to_owned());
+    }
+    Ok(Secret::new(token))
 }
 
 /// The 416 for a range outside a blob of `size` bytes.

@@ -91,10 +91,14 @@ impl AzureStorageUrl {
 /// How an Azure integration authenticates.
 #[derive(Clone, Debug)]
 pub enum AzureCredential {
-    /// `account_key` (or `account_key_file`): base64 key; mediagate signs with SharedKey.
+    /// `account_key`: base64 key; mediagate signs with SharedKey.
     AccountKey(Secret),
-    /// `sas_token` (or `sas_token_file`): the query string of a SAS (a leading `?` is dropped).
+    /// `account_key_file`: a file holding the key, read again when it changes.
+    AccountKeyFile(PathBuf),
+    /// `sas_token`: the query string of a SAS (a leading `?` is dropped).
     Sas(Secret),
+    /// `sas_token_file`: a file holding the SAS, read again when it changes.
+    SasFile(PathBuf),
     /// `client_secret` or `client_secret_file`: an Entra ID service principal.
     ServicePrincipal {
         tenant_id: String,
@@ -120,9 +124,9 @@ pub enum ClientSecret {
 pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<AzureConfig> {
     let storage_url = t.required(cx, "storage_url", as_azure_storage_url);
     let account_key = t.get(cx, "account_key", as_account_key);
-    let account_key_file = t.get(cx, "account_key_file", |v| as_secret_file(v).and_then(as_account_key_text));
+    let account_key_file = t.get(cx, "account_key_file", |v| as_secret_file(v, as_account_key_text));
     let sas_token = t.get(cx, "sas_token", as_sas_token);
-    let sas_token_file = t.get(cx, "sas_token_file", |v| as_secret_file(v).and_then(as_sas_text));
+    let sas_token_file = t.get(cx, "sas_token_file", |v| as_secret_file(v, as_sas_text));
     let tenant_id = t.get(cx, "tenant_id", as_nonempty);
     let client_id = t.get(cx, "client_id", as_nonempty);
     let client_secret = t.get(cx, "client_secret", as_secret);
@@ -149,9 +153,9 @@ pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<AzureConfig> {
             None
         }
         ["account_key"] => account_key.map(AzureCredential::AccountKey),
-        ["account_key_file"] => account_key_file.map(AzureCredential::AccountKey),
+        ["account_key_file"] => account_key_file.map(AzureCredential::AccountKeyFile),
         ["sas_token"] => sas_token.map(AzureCredential::Sas),
-        ["sas_token_file"] => sas_token_file.map(AzureCredential::Sas),
+        ["sas_token_file"] => sas_token_file.map(AzureCredential::SasFile),
         [secret @ ("client_secret" | "client_secret_file")] => {
             let tenant = tenant_id.clone().or_else(|| env("AZURE_TENANT_ID"));
             let client = client_id.clone().or_else(|| env("AZURE_CLIENT_ID"));
@@ -254,23 +258,24 @@ fn as_authority_host(v: Scalar) -> Result<String, String> {
     Ok(host)
 }
 
-/// A `*_file` secret key: the file's content less a trailing newline.
-fn as_secret_file(v: Scalar) -> Result<Secret, String> {
+/// A `*_file` secret key: a file whose content (less a trailing newline,
+/// [`super::secret_file::read`]) passes `check` now; the backend reads it
+/// again when it changes.
+fn as_secret_file(v: Scalar, check: fn(&str) -> Result<Secret, String>) -> Result<PathBuf, String> {
     let path = as_existing_file(v)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
-    if text.is_empty() {
-        return Err(format!("{} is empty", path.display()));
-    }
-    Ok(Secret::new(text))
+    let (text, _) = super::secret_file::read(&path)?;
+    check(&text)?;
+    Ok(path)
 }
 
-fn as_account_key_text(key: Secret) -> Result<Secret, String> {
-    as_account_key(Scalar::Str(key.expose().to_owned()))
+/// An account key as a file holds it.
+pub fn as_account_key_text(key: &str) -> Result<Secret, String> {
+    as_account_key(Scalar::Str(key.to_owned()))
 }
 
-fn as_sas_text(token: Secret) -> Result<Secret, String> {
-    as_sas_token(Scalar::Str(token.expose().to_owned()))
+/// A SAS as a file holds it.
+pub fn as_sas_text(token: &str) -> Result<Secret, String> {
+    as_sas_token(Scalar::Str(token.to_owned()))
 }
 
 fn as_account_key(v: Scalar) -> Result<Secret, String> {

@@ -24,6 +24,7 @@ use azure_identity::{
 };
 
 use super::config::{AzureCredential, ClientSecret};
+use super::secret_file::{Held, Parse, WatchedSecret};
 use super::transport::HyperTransport;
 use crate::error::{Error, Kind, Result};
 use crate::integration::upstream::UpstreamConfig;
@@ -31,25 +32,14 @@ use crate::integration::upstream::UpstreamConfig;
 /// The OAuth scope of Azure Storage.
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
-/// How often a `client_secret_file` is checked for a change, at most.
-const SECRET_FILE_CHECK: Duration = Duration::from_secs(1);
-
 /// An integration's source of bearer tokens.
 pub struct Identity {
     integration: Arc<str>,
     source: &'static str,
-    credential: Mutex<Arc<dyn TokenCredential>>,
-    /// For a service principal whose secret is in a file: rebuilds the
-    /// credential when the file changes.
-    secret_file: Option<SecretFileWatch>,
+    /// Rebuilt when a `client_secret_file` changes.
+    credential: Held<Arc<dyn TokenCredential>>,
     /// The expiry of the last token handed out.
     expires: Mutex<Option<SystemTime>>,
-}
-
-struct SecretFileWatch {
-    path: PathBuf,
-    state: Mutex<(SystemTime, Option<SystemTime>)>,
-    rebuild: Box<dyn Fn(AzSecret) -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -78,9 +68,11 @@ impl Identity {
             o
         };
         let err = |e: azure_core::Error| format!("integration \"{name}\": {}", first_line(&e.to_string()));
-        let mut secret_file = None;
-        let (source, cred): (&'static str, Arc<dyn TokenCredential>) = match credential {
-            AzureCredential::AccountKey(_) | AzureCredential::Sas(_) => return Ok(None),
+        let (source, credential): (&'static str, Held<Arc<dyn TokenCredential>>) = match credential {
+            AzureCredential::AccountKey(_)
+            | AzureCredential::AccountKeyFile(_)
+            | AzureCredential::Sas(_)
+            | AzureCredential::SasFile(_) => return Ok(None),
             AzureCredential::ServicePrincipal { tenant_id, client_id, client_secret, authority_host } => {
                 let (tenant, client) = (tenant_id.clone(), client_id.clone());
                 let client_options = options(authority_host.as_deref());
@@ -89,17 +81,14 @@ impl Identity {
                     Ok(ClientSecretCredential::new(&tenant, client.clone(), secret, Some(options))?)
                 };
                 let cred = match client_secret {
-                    ClientSecret::Value(s) => build(AzSecret::new(s.expose().to_owned())).map_err(err)?,
+                    ClientSecret::Value(s) => {
+                        Held::Fixed(Arc::new(build(AzSecret::new(s.expose().to_owned())).map_err(err)?))
+                    }
                     ClientSecret::File(path) => {
-                        let (text, modified) =
-                            read_secret_file(path).map_err(|e| format!("integration \"{name}\": {e}"))?;
-                        let cred = build(AzSecret::new(text)).map_err(err)?;
-                        secret_file = Some(SecretFileWatch {
-                            path: path.clone(),
-                            state: Mutex::new((SystemTime::now(), modified)),
-                            rebuild: Box::new(build),
+                        let parse: Parse<Arc<dyn TokenCredential>> = Box::new(move |text: &str| {
+                            build(AzSecret::new(text.to_owned())).map_err(|e| first_line(&e.to_string()))
                         });
-                        cred
+                        Held::File(WatchedSecret::new(name, "client_secret_file", path, parse)?)
                     }
                 };
                 ("service-principal", cred)
@@ -107,26 +96,21 @@ impl Identity {
             AzureCredential::WorkloadIdentity { tenant_id, client_id, token_file, authority_host } => {
                 let options = ClientAssertionCredentialOptions { client_options: options(authority_host.as_deref()) };
                 let assertion = TokenFile(token_file.clone());
-                let cred =
+                let cred: Arc<dyn TokenCredential> =
                     ClientAssertionCredential::new(tenant_id.clone(), client_id.clone(), assertion, Some(options))
                         .map_err(err)?;
-                ("workload-identity", cred)
+                ("workload-identity", Held::Fixed(Arc::new(cred)))
             }
             AzureCredential::ManagedIdentity { client_id } => {
                 let options = ManagedIdentityCredentialOptions {
                     user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
                     client_options: options(None),
                 };
-                ("managed-identity", ManagedIdentityCredential::new(Some(options)).map_err(err)?)
+                let cred: Arc<dyn TokenCredential> = ManagedIdentityCredential::new(Some(options)).map_err(err)?;
+                ("managed-identity", Held::Fixed(Arc::new(cred)))
             }
         };
-        Ok(Some(Identity {
-            integration: Arc::from(name),
-            source,
-            credential: Mutex::new(cred),
-            secret_file,
-            expires: Mutex::new(None),
-        }))
+        Ok(Some(Identity { integration: Arc::from(name), source, credential, expires: Mutex::new(None) }))
     }
 
     /// `service-principal`, `workload-identity` or `managed-identity`.
@@ -144,43 +128,11 @@ impl Identity {
     /// endpoint that cannot be reached `upstream_error`; both name the
     /// integration and the source.
     pub async fn authorization(&self) -> Result<String> {
-        self.check_secret_file();
-        let cred = self.credential.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cred = self.credential.get();
         let token: AccessToken = cred.get_token(&[STORAGE_SCOPE], None).await.map_err(|e| self.error(e))?;
         let expires = SystemTime::UNIX_EPOCH + Duration::from_secs(token.expires_on.unix_timestamp().max(0) as u64);
         *self.expires.lock().unwrap_or_else(|e| e.into_inner()) = Some(expires);
         Ok(format!("Bearer {}", token.token.secret()))
-    }
-
-    /// Rebuilds the credential when `client_secret_file` changed (checked at
-    /// most every [`SECRET_FILE_CHECK`]); a file that cannot be read keeps
-    /// the credential as it is.
-    fn check_secret_file(&self) {
-        let Some(watch) = &self.secret_file else { return };
-        let mut state = watch.state.lock().unwrap_or_else(|e| e.into_inner());
-        let now = SystemTime::now();
-        if now.duration_since(state.0).unwrap_or_default() < SECRET_FILE_CHECK {
-            return;
-        }
-        state.0 = now;
-        let modified = std::fs::metadata(&watch.path).and_then(|m| m.modified()).ok();
-        if modified == state.1 {
-            return;
-        }
-        match read_secret_file(&watch.path).map(|(text, m)| ((watch.rebuild)(AzSecret::new(text)), m)) {
-            Ok((Ok(cred), m)) => {
-                state.1 = m;
-                *self.credential.lock().unwrap_or_else(|e| e.into_inner()) = cred;
-                tracing::info!(
-                    integration = &*self.integration,
-                    "client_secret_file changed: the new secret is in use"
-                );
-            }
-            Ok((Err(e), _)) => {
-                tracing::warn!(integration = &*self.integration, error = %e, "client_secret_file unusable")
-            }
-            Err(e) => tracing::warn!(integration = &*self.integration, error = %e, "client_secret_file unreadable"),
-        }
     }
 
     fn error(&self, e: azure_core::Error) -> Error {
@@ -222,17 +174,6 @@ fn refused_status(e: &azure_core::Error) -> Option<u16> {
 
 fn first_line(text: &str) -> String {
     text.trim().lines().next().unwrap_or_default().trim().to_owned()
-}
-
-/// A secret file's content less a trailing newline, and its modification time.
-fn read_secret_file(path: &Path) -> std::result::Result<(String, Option<SystemTime>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_owned();
-    if text.is_empty() {
-        return Err(format!("{} is empty", path.display()));
-    }
-    Ok((text, modified))
 }
 
 /// The federated token file of workload identity, read again at each token
