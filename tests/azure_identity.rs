@@ -141,6 +141,10 @@ struct TokenRequest {
 #[derive(Default)]
 struct StandInState {
     requests: Vec<TokenRequest>,
+    /// Answer every token request with a 503 (an identity endpoint outage).
+    failing: bool,
+    /// Token requests answered with a 503.
+    failed: usize,
 }
 
 /// Stands in for Entra ID's token endpoint and the managed identity
@@ -180,6 +184,14 @@ impl IdentityStandIn {
     fn requests(&self) -> Vec<TokenRequest> {
         self.state.lock().unwrap().requests.clone()
     }
+
+    fn set_failing(&self, failing: bool) {
+        self.state.lock().unwrap().failing = failing;
+    }
+
+    fn failed(&self) -> usize {
+        self.state.lock().unwrap().failed
+    }
 }
 
 async fn answer(
@@ -191,6 +203,14 @@ async fn answer(
     let query = req.uri().query().unwrap_or_default().to_owned();
     let identity_header = req.headers().get("x-identity-header").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    {
+        let mut st = state.lock().unwrap();
+        if st.failing {
+            st.failed += 1;
+            let resp = Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body(Full::new(Bytes::new()));
+            return Ok(resp.unwrap());
+        }
+    }
     let json = |status: StatusCode, v: serde_json::Value| {
         Ok(Response::builder()
             .status(status)
@@ -413,9 +433,9 @@ fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn a_service_principal_reads_a_blob_from_azurite_with_a_bearer_token_and_refreshes_it_before_expiry() {
-    // azure_identity asks for a new token 5 minutes before expiry: a
-    // 302-second token is due for refresh 2 seconds after it was issued.
-    let Some(s) = setup(302) else { return };
+    // A token is refreshed at half its life when that comes before 5
+    // minutes ahead of expiry: a 4-second token 2 seconds after it was issued.
+    let Some(s) = setup(4) else { return };
     let mg = s.mediagate(&s.service_principal(SECRET), &[]);
     let r = get(&s.blob_url(&mg), &[]);
     assert_eq!(r.status, StatusCode::OK, "{}", r.describe());
@@ -433,17 +453,27 @@ fn a_service_principal_reads_a_blob_from_azurite_with_a_bearer_token_and_refresh
 }
 
 #[test]
-fn two_hundred_concurrent_reads_cause_one_token_request() {
-    let Some(s) = setup(3600) else { return };
+fn two_hundred_concurrent_reads_cause_one_token_request_at_start_and_one_at_the_refresh() {
+    // A 10-second token: due for refresh 5 seconds after it was issued.
+    let Some(s) = setup(10) else { return };
     let mg = s.mediagate(&s.service_principal(SECRET), &[]);
     let url = s.blob_url(&mg);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..200).map(|_| scope.spawn(|| get(&url, &[]).status)).collect();
-        for h in handles {
-            assert_eq!(h.join().unwrap(), StatusCode::OK);
-        }
-    });
+    let burst = || {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..200).map(|_| scope.spawn(|| get(&url, &[]).status)).collect();
+            for h in handles {
+                assert_eq!(h.join().unwrap(), StatusCode::OK);
+            }
+        })
+    };
+    let issued = Instant::now();
+    burst();
     assert_eq!(s.standin.requests().len(), 1, "{:?}", s.standin.requests());
+    // The clock is the event here: the token's refresh point.
+    std::thread::sleep((issued + Duration::from_millis(5_200)).saturating_duration_since(Instant::now()));
+    burst();
+    wait_for("the refresh", Duration::from_secs(10), || s.standin.requests().len() >= 2);
+    assert_eq!(s.standin.requests().len(), 2, "{:?}", s.standin.requests());
 }
 
 #[test]
@@ -462,7 +492,7 @@ fn a_wrong_client_secret_is_upstream_denied_with_entra_ids_reason() {
 
 #[test]
 fn workload_identity_sends_the_token_file_as_it_is_at_each_refresh() {
-    let Some(s) = setup(302) else { return };
+    let Some(s) = setup(4) else { return };
     let token_file = s.dir.path().join("federated-token");
     std::fs::write(&token_file, "assertion-one\n").unwrap();
     let authority = s.standin.authority();
@@ -540,4 +570,27 @@ fn a_rotated_account_key_file_is_used_without_a_restart() {
         get(&s.blob_url(&mg), &[]).status == StatusCode::OK
     });
     assert!(s.standin.requests().is_empty());
+}
+
+#[test]
+fn an_identity_endpoint_outage_during_a_refresh_does_not_interrupt_reads_while_the_token_is_valid() {
+    // An 8-second token: refreshed from 4 s on; the outage spans attempts.
+    let Some(s) = setup(8) else { return };
+    let mg = s.mediagate(&s.service_principal(SECRET), &[]);
+    let read = || {
+        let r = get(&s.blob_url(&mg), &[]);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.describe());
+    };
+    read();
+    s.standin.set_failing(true);
+    wait_for("two failed refresh attempts", Duration::from_secs(20), || {
+        read();
+        s.standin.failed() >= 2
+    });
+    s.standin.set_failing(false);
+    wait_for("a refreshed token", Duration::from_secs(20), || {
+        read();
+        s.standin.requests().len() >= 2
+    });
+    read();
 }

@@ -14,6 +14,8 @@ pub mod registry;
 pub mod retry;
 pub mod s3;
 pub mod scope;
+pub mod secret_file;
+pub mod token;
 pub mod transport;
 pub mod upstream;
 
@@ -166,6 +168,17 @@ impl Integration {
             "connection test"
         );
         test
+    }
+
+    /// The credential source in use and, for temporary credentials, when
+    /// those held now expire (CONTRACT.md section 2; never the credentials).
+    /// S3: `static`, `env`, `web-identity`, `instance`; other types: `None`
+    /// here (Azure's sources are reported by its own backend).
+    pub fn credential_status(&self) -> Option<(&'static str, Option<SystemTime>)> {
+        match &self.backend {
+            Backend::S3(b) => Some(b.credential_status()),
+            Backend::Azure(_) | Backend::Local(_) => None,
+        }
     }
 
     pub fn kind_name(&self) -> &'static str {

@@ -178,6 +178,10 @@ pub enum Problem {
     NotStorage { target: Target, host: String },
     /// A local directory that cannot be listed.
     Local { target: Target, kind: std::io::ErrorKind, detail: String },
+    /// The integration's credential source gave no credentials (an identity
+    /// endpoint refused or could not be reached, a token file is
+    /// unreadable): its message, which names the integration and the source.
+    Credentials(String),
     /// The test could not even be sent (a bug): the text says why.
     Internal(String),
 }

@@ -443,35 +443,18 @@ pub(crate) fn connector(cfg: &UpstreamConfig, ca_file: Option<&Path>) -> Result<
         .wrap_connector(http))
 }
 
-/// The TLS client configuration of an integration, for its storage and its
-/// identity endpoints alike: the built-in web PKI roots, the PEM bundle named
-/// by `SSL_CERT_FILE` when set (as the official SDKs honour it), and
-/// `ca_file`.
+/// The TLS set-up of every connection of an integration, to its storage and
+/// to its identity endpoints (STS, metadata, token): the built-in roots,
+/// the PEM bundle named by `SSL_CERT_FILE` (as the SDKs and OpenSSL honour
+/// it; an unreadable one is an error), and the integration's `ca_file`.
 fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
-    use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
-        let path = Path::new(&path);
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read SSL_CERT_FILE {}: {e}", path.display()))?;
-        for cert in certs.flatten() {
-            // A bundle may hold certificates rustls cannot use; the others still count.
-            let _ = roots.add(cert);
-        }
+    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
+        add_pem_roots(&mut roots, Path::new(&path), "SSL_CERT_FILE")?;
     }
     if let Some(path) = ca_file {
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
-        let mut added = 0;
-        for cert in certs {
-            let cert = cert.map_err(|e| format!("ca_file {} is not valid PEM: {e}", path.display()))?;
-            roots.add(cert).map_err(|e| format!("ca_file {}: a certificate is unusable: {e}", path.display()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!("ca_file {} holds no certificate", path.display()));
-        }
+        add_pem_roots(&mut roots, path, "ca_file")?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
@@ -480,6 +463,22 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(cfg)
+}
+
+fn add_pem_roots(roots: &mut rustls::RootCertStore, path: &Path, what: &str) -> Result<(), String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let mut added = 0;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("{what} {} is not valid PEM: {e}", path.display()))?;
+        roots.add(cert).map_err(|e| format!("{what} {}: a certificate is unusable: {e}", path.display()))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(format!("{what} {} holds no certificate", path.display()));
+    }
+    Ok(())
 }
 
 /// DNS through the system resolver, except that `localhost` and every name

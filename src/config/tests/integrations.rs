@@ -59,6 +59,9 @@ fn an_s3_integration_without_endpoint_talks_to_aws() {
     let S3Credentials::Static { access_key_id, secret_access_key, session_token } = &s3.credentials else {
         panic!("expected static keys")
     };
+    let crate::integration::secret_file::SecretValue::Inline(secret_access_key) = secret_access_key else {
+        panic!("expected an inline secret")
+    };
     assert_eq!((access_key_id.as_str(), secret_access_key.expose()), ("id", "secret"));
     assert!(session_token.is_none());
     assert_eq!(s3_config(&ok(&s3_toml("region = \"eu-west-3\""))).endpoint, "s3.eu-west-3.amazonaws.com");
@@ -87,7 +90,9 @@ fn a_custom_endpoint_defaults_to_path_addressing() {
     assert!(!s3.tls);
     assert_eq!(s3.addressing, Addressing::Path);
     assert_eq!(s3.buckets, ["a.b", "c_d-1"]);
-    assert!(matches!(&s3.credentials, S3Credentials::Static { session_token: Some(t), .. } if t.expose() == "t"));
+    assert!(matches!(&s3.credentials, S3Credentials::Static {
+            session_token: Some(crate::integration::secret_file::SecretValue::Inline(t)), ..
+        } if t.expose() == "t"));
     let vhost = ok(&s3_toml("endpoint = \"10.0.0.5\"\naddressing = \"virtual-host\""));
     assert_eq!(s3_config(&vhost).addressing, Addressing::VirtualHost);
     assert_one_problem(
@@ -146,7 +151,7 @@ fn a_port_must_be_from_1_to_65535() {
 #[test]
 fn missing_static_keys_leave_the_integration_incomplete_naming_each_key() {
     let base = "[[integration]]\nname = \"s\"\ntype = \"s3\"\n";
-    let hint = "give static keys, or set credentials = \"env\"";
+    let hint = "give static keys, or set credentials = \"env\", \"web-identity\" or \"instance\"";
     let both = incomplete(base);
     assert_eq!(
         both,
@@ -176,23 +181,62 @@ fn env_credentials_read_the_environment_later_and_exclude_static_keys() {
         &format!("{base}{S3_KEYS}"),
         &["credentials: credentials = \"env\" reads AWS_ACCESS_KEY_ID", "remove access_key_id, secret_access_key"],
     );
-    assert_one_problem(&s3_toml("credentials = \"vault\""), &["credentials: expected \"env\""]);
+    assert_one_problem(&s3_toml("credentials = \"vault\""), &["credentials: expected \"env\", \"web-identity\""]);
 }
 
 #[test]
-fn s3_credentials_we_do_not_support_yet_say_so() {
+fn s3_temporary_credential_sources_are_read_and_exclude_the_keys_of_other_sources() {
     let base = "[[integration]]\nname = \"s\"\ntype = \"s3\"\n";
-    assert_one_problem(
-        &format!("{base}credentials = \"instance\""),
-        &["credentials: credentials = \"instance\" is not supported yet"],
-    );
-    let problems = problems(&s3_toml(
-        "role_arn = \"arn:aws:iam::1:role/x\"\nweb_identity_token_file = \"/t\"\nsts_endpoint = \"sts\"",
+    assert!(matches!(
+        s3_config(&ok(&format!("{base}credentials = \"instance\""))).credentials,
+        S3Credentials::Instance
     ));
-    assert_eq!(problems.len(), 3, "{problems:?}");
-    assert!(
-        problems.iter().all(|p| p.contains("web identity credentials") && p.contains("not supported yet")),
-        "{problems:?}"
+    let web = ok(&format!(
+        "{base}role_arn = \"arn:aws:iam::1:role/x\"\nweb_identity_token_file = \"/t\"\nsts_endpoint = \"https://sts.example:8443/\""
+    ));
+    let S3Credentials::WebIdentity { role_arn, token_file, sts_endpoint } = &s3_config(&web).credentials else {
+        panic!("expected web identity")
+    };
+    assert_eq!(role_arn.as_deref(), Some("arn:aws:iam::1:role/x"));
+    assert_eq!(token_file.as_deref(), Some(std::path::Path::new("/t")));
+    assert_eq!(sts_endpoint.as_deref(), Some("https://sts.example:8443"));
+    let from_env = ok(&format!("{base}credentials = \"web-identity\""));
+    assert!(matches!(
+        s3_config(&from_env).credentials,
+        S3Credentials::WebIdentity { role_arn: None, token_file: None, sts_endpoint: None }
+    ));
+    assert_one_problem(
+        &s3_toml("role_arn = \"arn:aws:iam::1:role/x\""),
+        &["web identity gets its keys from STS; remove access_key_id, secret_access_key"],
+    );
+    assert_one_problem(
+        &format!("{base}credentials = \"instance\"\nrole_arn = \"r\""),
+        &["credentials: credentials = \"instance\" asks the container", "remove role_arn"],
+    );
+    assert_one_problem(
+        &format!("{base}credentials = \"web-identity\"\nsts_endpoint = \"sts.example\""),
+        &["sts_endpoint: expected a URL"],
+    );
+}
+
+#[test]
+fn a_secret_and_its_file_variant_exclude_each_other() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let base = "[[integration]]\nname = \"s\"\ntype = \"s3\"\naccess_key_id = \"id\"\n";
+    let cfg = ok(&format!("{base}secret_access_key_file = {file:?}\nsession_token_file = {file:?}"));
+    let S3Credentials::Static { secret_access_key, session_token, .. } = &s3_config(&cfg).credentials else {
+        panic!("expected static keys")
+    };
+    use crate::integration::secret_file::SecretValue;
+    assert!(matches!(secret_access_key, SecretValue::File(p) if p.ends_with("Cargo.toml")));
+    assert!(matches!(session_token, Some(SecretValue::File(_))));
+    assert_one_problem(
+        &format!("{base}secret_access_key = \"s\"\nsecret_access_key_file = {file:?}"),
+        &["secret_access_key_file: give secret_access_key or secret_access_key_file, not both"],
+    );
+    assert_one_problem(
+        &format!("{base}secret_access_key_file = \"/nonexistent/s\""),
+        &["secret_access_key_file: cannot read"],
     );
 }
 
@@ -352,7 +396,7 @@ fn a_service_principal_takes_its_ids_from_the_keys_or_the_sdk_environment() {
         panic!("not a service principal")
     };
     assert_eq!((tenant_id.as_str(), client_id.as_str(), authority_host), ("t", "c", &None));
-    assert!(matches!(client_secret, ClientSecret::Value(s) if s.expose() == "s"));
+    assert!(matches!(client_secret, SecretValue::Inline(s) if s.expose() == "s"));
     let env = [("AZURE_TENANT_ID", "te"), ("AZURE_CLIENT_ID", "ce")];
     let config = parse_env(&azure_toml(&format!("{url}\nclient_secret = \"s\"")), &env).unwrap();
     assert!(matches!(&azure_config(&config).credential,

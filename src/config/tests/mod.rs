@@ -4,11 +4,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::integration::azure::config::{
-    AzureConfig, AzureCredential, AzureStorageUrl, ClientSecret, parse_azure_storage_url,
-};
+use crate::integration::azure::config::{AzureConfig, AzureCredential, AzureStorageUrl, parse_azure_storage_url};
 use crate::integration::config::IntegrationKind;
 use crate::integration::s3::config::{Addressing, S3Config, S3Credentials};
+use crate::integration::secret_file::SecretValue;
 use crate::locator::Scheme;
 use crate::schema::env::expand;
 use crate::schema::values::*;

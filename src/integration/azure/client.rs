@@ -388,7 +388,7 @@ impl AzureBackend {
     /// new one); `None` for a key or SAS.
     async fn bearer(&self) -> Result<Option<String>> {
         match &self.auth {
-            Auth::Bearer(identity) => identity.authorization().await.map(Some),
+            Auth::Bearer(identity) => identity.authorization().await.map(|s| Some(s.expose().to_owned())),
             Auth::SharedKey(_) | Auth::Sas(_) => Ok(None),
         }
     }
@@ -652,7 +652,7 @@ mod tests {
 
     #[tokio::test]
     async fn credential_status_names_the_source_and_no_expiry_before_a_token() {
-        use crate::integration::azure::config::ClientSecret;
+        use crate::integration::secret_file::SecretValue;
         let status = |credential| {
             AzureBackend::new("az", &config("acct.blob.core.windows.net", None, false, credential), &upstream())
                 .unwrap()
@@ -663,7 +663,7 @@ mod tests {
         let principal = AzureCredential::ServicePrincipal {
             tenant_id: "t".to_owned(),
             client_id: "c".to_owned(),
-            client_secret: ClientSecret::Value(Secret::new("s3cr3t")),
+            client_secret: SecretValue::Inline(Secret::new("s3cr3t")),
             authority_host: Some("https://login.example".to_owned()),
         };
         assert_eq!(status(principal), ("service-principal", None));
@@ -679,11 +679,11 @@ mod tests {
 
     #[tokio::test]
     async fn debug_never_shows_the_client_secret() {
-        use crate::integration::azure::config::ClientSecret;
+        use crate::integration::secret_file::SecretValue;
         let principal = AzureCredential::ServicePrincipal {
             tenant_id: "t".to_owned(),
             client_id: "c".to_owned(),
-            client_secret: ClientSecret::Value(Secret::new("s3cr3t-value")),
+            client_secret: SecretValue::Inline(Secret::new("s3cr3t-value")),
             authority_host: None,
         };
         let b = AzureBackend::new("az", &config("acct.blob.core.windows.net", None, false, principal), &upstream())

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::integration::scope::{Read, Scope};
+use crate::integration::secret_file::{SecretValue, read_secret_text};
 use crate::locator::Scheme;
 use crate::schema::values::{as_existing_file, as_nonempty, as_secret, is_host_name, split_port};
 use crate::schema::{Ctx, KeyDef, Scalar, Section, ValueKind};
@@ -103,20 +104,13 @@ pub enum AzureCredential {
     ServicePrincipal {
         tenant_id: String,
         client_id: String,
-        client_secret: ClientSecret,
+        client_secret: SecretValue,
         authority_host: Option<String>,
     },
     /// `credential = "workload-identity"`: a federated token file.
     WorkloadIdentity { tenant_id: String, client_id: String, token_file: PathBuf, authority_host: Option<String> },
     /// `credential = "managed-identity"`, system-assigned or, with `client_id`, user-assigned.
     ManagedIdentity { client_id: Option<String> },
-}
-
-/// A service principal's secret: given, or in a file re-read when it changes.
-#[derive(Clone, Debug)]
-pub enum ClientSecret {
-    Value(Secret),
-    File(PathBuf),
 }
 
 /// The keys of `type = "azure-blob"`: one credential, of `account_key`,
@@ -160,8 +154,8 @@ pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<AzureConfig> {
             let tenant = tenant_id.clone().or_else(|| env("AZURE_TENANT_ID"));
             let client = client_id.clone().or_else(|| env("AZURE_CLIENT_ID"));
             let client_secret = match *secret {
-                "client_secret" => client_secret.map(ClientSecret::Value),
-                _ => client_secret_file.map(ClientSecret::File),
+                "client_secret" => client_secret.map(SecretValue::Inline),
+                _ => client_secret_file.map(SecretValue::File),
             };
             for (key, value) in [("tenant_id", &tenant), ("client_id", &client)] {
                 if value.is_none() && !t.has(key) {
@@ -259,12 +253,11 @@ fn as_authority_host(v: Scalar) -> Result<String, String> {
 }
 
 /// A `*_file` secret key: a file whose content (less a trailing newline,
-/// [`super::secret_file::read`]) passes `check` now; the backend reads it
-/// again when it changes.
+/// [`read_secret_text`]) passes `check` now; the backend reads it again
+/// when it changes.
 fn as_secret_file(v: Scalar, check: fn(&str) -> Result<Secret, String>) -> Result<PathBuf, String> {
     let path = as_existing_file(v)?;
-    let (text, _) = super::secret_file::read(&path)?;
-    check(&text)?;
+    check(&read_secret_text(&path)?)?;
     Ok(path)
 }
 

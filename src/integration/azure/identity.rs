@@ -7,39 +7,50 @@
 //! the project's own transport ([`super::transport`]).
 //!
 //! Tokens are for the scope `https://storage.azure.com/.default` and are
-//! cached by `azure_identity` (one fetch at a time; a new one 5 minutes
-//! before expiry).
+//! kept in a [`TokenCache`] (refreshed ahead of expiry, one refresh at a
+//! time, a failed refresh retried with backoff while the token in hand still
+//! serves). `azure_identity` keeps its own cache under it, which never holds
+//! a token back past our refresh point (it refreshes 5 minutes before
+//! expiry; ours at that point or earlier), and its own retries are off.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{AccessToken, Secret as AzSecret, TokenCredential};
 use azure_core::error::ErrorKind as AzErrorKind;
-use azure_core::http::{ClientMethodOptions, ClientOptions};
+use azure_core::http::{ClientMethodOptions, ClientOptions, RetryOptions};
 use azure_identity::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
     ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
 };
 
-use super::config::{AzureCredential, ClientSecret};
+use super::config::AzureCredential;
 use super::secret_file::{Held, Parse, WatchedSecret};
 use super::transport::HyperTransport;
 use crate::error::{Error, Kind, Result};
+use crate::integration::secret_file::SecretValue;
+use crate::integration::token::{Expiring, Fetch, TokenCache};
 use crate::integration::upstream::UpstreamConfig;
+use crate::secret::Secret;
 
 /// The OAuth scope of Azure Storage.
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
 /// An integration's source of bearer tokens.
 pub struct Identity {
+    source: &'static str,
+    /// `Bearer <token>`.
+    tokens: TokenCache<Secret>,
+}
+
+/// What a token fetch needs.
+struct Fetcher {
     integration: Arc<str>,
     source: &'static str,
     /// Rebuilt when a `client_secret_file` changes.
     credential: Held<Arc<dyn TokenCredential>>,
-    /// The expiry of the last token handed out.
-    expires: Mutex<Option<SystemTime>>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -59,7 +70,12 @@ impl Identity {
     ) -> Result<Option<Identity>, String> {
         let transport = HyperTransport::new(upstream, ca_file, name)?;
         let options = |authority_host: Option<&str>| {
-            let mut o = ClientOptions { transport: Some(transport.clone().into_transport()), ..Default::default() };
+            // Retries and backoff are the token cache's.
+            let mut o = ClientOptions {
+                transport: Some(transport.clone().into_transport()),
+                retry: RetryOptions::none(),
+                ..Default::default()
+            };
             if let Some(host) = authority_host {
                 let mut custom = CustomConfiguration::default();
                 custom.authority_host = host.to_owned();
@@ -81,10 +97,10 @@ impl Identity {
                     Ok(ClientSecretCredential::new(&tenant, client.clone(), secret, Some(options))?)
                 };
                 let cred = match client_secret {
-                    ClientSecret::Value(s) => {
+                    SecretValue::Inline(s) => {
                         Held::Fixed(Arc::new(build(AzSecret::new(s.expose().to_owned())).map_err(err)?))
                     }
-                    ClientSecret::File(path) => {
+                    SecretValue::File(path) => {
                         let parse: Parse<Arc<dyn TokenCredential>> = Box::new(move |text: &str| {
                             build(AzSecret::new(text.to_owned())).map_err(|e| first_line(&e.to_string()))
                         });
@@ -110,7 +126,12 @@ impl Identity {
                 ("managed-identity", Held::Fixed(Arc::new(cred)))
             }
         };
-        Ok(Some(Identity { integration: Arc::from(name), source, credential, expires: Mutex::new(None) }))
+        let fetcher = Arc::new(Fetcher { integration: Arc::from(name), source, credential });
+        let fetch: Fetch<Secret> = Arc::new(move || {
+            let fetcher = fetcher.clone();
+            Box::pin(async move { fetcher.fetch().await })
+        });
+        Ok(Some(Identity { source, tokens: TokenCache::new(fetch) }))
     }
 
     /// `service-principal`, `workload-identity` or `managed-identity`.
@@ -118,21 +139,27 @@ impl Identity {
         self.source
     }
 
-    /// When the last token handed out expires (`None` before the first).
+    /// When the token in hand expires (`None` before the first).
     pub fn expires(&self) -> Option<SystemTime> {
-        *self.expires.lock().unwrap_or_else(|e| e.into_inner())
+        self.tokens.expires()
     }
 
-    /// The `Authorization` value, `Bearer <token>`: from the cache, or
-    /// fetched. A refusal by the identity endpoint is `upstream_denied`, an
+    /// The `Authorization` value, `Bearer <token>`: the token in hand, or a
+    /// new one. A refusal by the identity endpoint is `upstream_denied`, an
     /// endpoint that cannot be reached `upstream_error`; both name the
     /// integration and the source.
-    pub async fn authorization(&self) -> Result<String> {
+    pub async fn authorization(&self) -> Result<Secret> {
+        self.tokens.get().await
+    }
+}
+
+impl Fetcher {
+    async fn fetch(&self) -> Result<Expiring<Secret>> {
         let cred = self.credential.get();
         let token: AccessToken = cred.get_token(&[STORAGE_SCOPE], None).await.map_err(|e| self.error(e))?;
         let expires = SystemTime::UNIX_EPOCH + Duration::from_secs(token.expires_on.unix_timestamp().max(0) as u64);
-        *self.expires.lock().unwrap_or_else(|e| e.into_inner()) = Some(expires);
-        Ok(format!("Bearer {}", token.token.secret()))
+        let value = Secret::new(format!("Bearer {}", token.token.secret()));
+        Ok(Expiring { value, expires: Some(expires) })
     }
 
     fn error(&self, e: azure_core::Error) -> Error {

@@ -42,6 +42,7 @@ pub fn describe(ctx: &Context<'_>, problem: &Problem) -> (String, String) {
             )
         }
         Problem::Local { target, kind, detail } => local(&who, target, *kind, detail),
+        Problem::Credentials(message) => ("credentials".to_owned(), message.clone()),
         Problem::Internal(why) => ("internal".to_owned(), format!("{who}: the connection test could not run: {why}")),
     }
 }

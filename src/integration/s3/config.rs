@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use crate::integration::scope::{Read, Scope, read_buckets};
+use crate::integration::secret_file::SecretValue;
 use crate::locator::Scheme;
 use crate::schema::values::{
-    as_bool, as_existing_file, as_nonempty, as_port, as_secret, as_string, is_host_name, split_port,
+    as_base_url, as_bool, as_existing_file, as_nonempty, as_port, as_secret, as_string, is_host_name, split_port,
 };
 use crate::schema::{Ctx, KeyDef, Scalar, Section, ValueKind};
-use crate::secret::Secret;
 
 /// Every key of an s3 integration besides `name`, `type` and `cache_control`.
 pub const KEYS: &[KeyDef] = &[
@@ -21,11 +21,26 @@ pub const KEYS: &[KeyDef] = &[
     KeyDef::string("port", "TCP port (default 443 with TLS, 80 without)").kind(ValueKind::Integer),
     KeyDef::string("tls", "Use HTTPS").kind(ValueKind::Boolean).default("true"),
     KeyDef::string("region", "Signing region").default("us-east-1"),
-    KeyDef::string("access_key_id", "Access key id").required(),
-    KeyDef::string("secret_access_key", "Secret access key").secret().required(),
+    KeyDef::string("access_key_id", "Access key id (static keys)"),
+    KeyDef::string("secret_access_key", "Secret access key (static keys)").secret(),
+    KeyDef::string("secret_access_key_file", "File holding the secret access key, re-read when it changes"),
     KeyDef::string("session_token", "Session token of temporary keys").secret(),
-    KeyDef::string("credentials", "\"env\": read AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead of static keys")
-        .kind(ValueKind::Enum(&["env"])),
+    KeyDef::string("session_token_file", "File holding the session token, re-read when it changes"),
+    KeyDef::string(
+        "credentials",
+        "Instead of static keys: \"env\" (AWS_ACCESS_KEY_ID..., else AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE), \
+         \"web-identity\" (STS AssumeRoleWithWebIdentity), \"instance\" (container credentials, then EC2 IMDSv2)",
+    )
+    .kind(ValueKind::Enum(&["env", "web-identity", "instance"])),
+    KeyDef::string("role_arn", "Web identity: the role to assume (default: AWS_ROLE_ARN)"),
+    KeyDef::string(
+        "web_identity_token_file",
+        "Web identity: the token file, re-read at each refresh (default: AWS_WEB_IDENTITY_TOKEN_FILE)",
+    ),
+    KeyDef::string(
+        "sts_endpoint",
+        "Web identity: the STS URL (default: AWS_ENDPOINT_URL_STS, else https://sts.<region>.amazonaws.com)",
+    ),
     KeyDef::string("buckets", "The buckets this integration serves; empty: every bucket by default")
         .kind(ValueKind::StringList),
     KeyDef::string("addressing", "path (endpoint/bucket/key) or virtual-host (bucket.endpoint/key)")
@@ -70,14 +85,23 @@ pub struct S3Config {
     pub ca_file: Option<PathBuf>,
 }
 
-/// Where an S3 integration gets its keys.
+/// Where an S3 integration gets its keys (built into a provider by
+/// [`super::credential`]).
 #[derive(Clone, Debug)]
 pub enum S3Credentials {
-    /// `access_key_id`, `secret_access_key`, optional `session_token`.
-    Static { access_key_id: String, secret_access_key: Secret, session_token: Option<Secret> },
-    /// `credentials = "env"`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-    /// `AWS_SESSION_TOKEN`, read when the integration is built.
+    /// `access_key_id`, `secret_access_key` (or `_file`), optional `session_token` (or `_file`).
+    Static { access_key_id: String, secret_access_key: SecretValue, session_token: Option<SecretValue> },
+    /// `credentials = "env"`, as the AWS SDKs' default chain reads the
+    /// environment when the integration is built: `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; without
+    /// `AWS_ACCESS_KEY_ID`, web identity from `AWS_ROLE_ARN` +
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` (what an IRSA pod has).
     Env,
+    /// Web identity: each `None` is read from the environment
+    /// (`AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ENDPOINT_URL_STS`).
+    WebIdentity { role_arn: Option<String>, token_file: Option<PathBuf>, sts_endpoint: Option<String> },
+    /// `credentials = "instance"`: the container endpoint, else EC2 IMDSv2.
+    Instance,
 }
 
 /// The keys of `type = "s3"`, with the defaults that depend on each other.
@@ -92,9 +116,6 @@ pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<S3Config> {
     let buckets = read_buckets(cx, t);
     let addressing = t.get(cx, "addressing", as_addressing);
     let ca_file = t.get(cx, "ca_file", as_existing_file);
-    let web_identity = "web identity credentials (role_arn + web_identity_token_file) are not supported yet: \
-                        use access_key_id + secret_access_key or credentials = \"env\"";
-    t.unsupported(cx, &["role_arn", "web_identity_token_file", "sts_endpoint"], web_identity);
     let custom_endpoint = t.has("endpoint");
     let endpoint = match endpoint {
         Some(endpoint) => endpoint,
@@ -121,45 +142,73 @@ pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<S3Config> {
     Read { config, scopes }
 }
 
-const S3_STATIC_KEYS: [&str; 3] = ["access_key_id", "secret_access_key", "session_token"];
+const S3_STATIC_KEYS: [&str; 5] =
+    ["access_key_id", "secret_access_key", "secret_access_key_file", "session_token", "session_token_file"];
+const WEB_IDENTITY_KEYS: [&str; 3] = ["role_arn", "web_identity_token_file", "sts_endpoint"];
 
-/// Static keys, or `credentials = "env"`, never both.
+/// Static keys (each secret inline or in a `*_file`), `credentials = "env"`,
+/// web identity (`credentials = "web-identity"`, or `role_arn` /
+/// `web_identity_token_file` given), or `credentials = "instance"`; the keys
+/// of one source only.
 fn credentials(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<S3Credentials> {
     let mode = t.get(cx, "credentials", as_string);
     let access_key_id = t.get(cx, "access_key_id", as_nonempty);
-    let secret_access_key = t.get(cx, "secret_access_key", as_secret);
-    let session_token = t.get(cx, "session_token", as_secret);
-    match mode.as_deref() {
+    let secret = secret_value(cx, t, "secret_access_key");
+    let session_token = secret_value(cx, t, "session_token");
+    let role_arn = t.get(cx, "role_arn", as_nonempty);
+    let token_file = t.get(cx, "web_identity_token_file", as_nonempty).map(PathBuf::from);
+    let sts_endpoint = t.get(cx, "sts_endpoint", as_base_url);
+    let given = |keys: &[&'static str]| keys.iter().copied().filter(|k| t.has(k)).collect::<Vec<&str>>();
+    let (statics, web) = (given(&S3_STATIC_KEYS), given(&WEB_IDENTITY_KEYS));
+    let mode = match mode.as_deref() {
         None if t.has("credentials") => return None, // a bad value, already reported
-        None => {}
-        Some("env") => {
-            let given: Vec<&str> = S3_STATIC_KEYS.into_iter().filter(|k| t.has(k)).collect();
-            if given.is_empty() {
-                return Some(S3Credentials::Env);
-            }
-            let msg = format!(
-                "credentials = \"env\" reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; \
-                 remove {} or remove credentials",
-                given.join(", ")
-            );
-            t.report_key(cx, "credentials", msg);
-            return None;
-        }
-        Some("instance") => {
-            let msg = "credentials = \"instance\" is not supported yet: use access_key_id + secret_access_key \
-                       or credentials = \"env\"";
-            t.report_key(cx, "credentials", msg);
-            return None;
-        }
+        None if !web.is_empty() => "web-identity",
+        None => "static",
+        Some(m @ ("env" | "web-identity" | "instance")) => m,
         Some(other) => {
-            let msg = format!("expected \"env\" (or static keys without `credentials`), got {other:?}");
+            let msg = format!("expected \"env\", \"web-identity\" or \"instance\" (or static keys), got {other:?}");
             t.report_key(cx, "credentials", msg);
             return None;
         }
+    };
+    let foreign: Vec<&str> = match mode {
+        "static" => vec![],
+        "web-identity" => statics,
+        _ => statics.into_iter().chain(web).collect(),
+    };
+    if !foreign.is_empty() {
+        let reads = match mode {
+            "env" => "credentials = \"env\" reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN",
+            "instance" => "credentials = \"instance\" asks the container or instance metadata endpoint",
+            _ => "web identity gets its keys from STS",
+        };
+        let msg = format!("{reads}; remove {} or remove credentials", foreign.join(", "));
+        let key = if t.has("credentials") { "credentials" } else { foreign[0] };
+        t.report_key(cx, key, msg);
+        return None;
     }
-    let missing: Vec<&str> = S3_STATIC_KEYS[..2].iter().copied().filter(|k| !t.has(k)).collect();
+    match mode {
+        "env" => return Some(S3Credentials::Env),
+        "instance" => return Some(S3Credentials::Instance),
+        "web-identity" => {
+            // A key given with a bad value was reported by `get`.
+            let bad = (t.has("role_arn") && role_arn.is_none())
+                || (t.has("web_identity_token_file") && token_file.is_none())
+                || (t.has("sts_endpoint") && sts_endpoint.is_none());
+            return (!bad).then_some(S3Credentials::WebIdentity { role_arn, token_file, sts_endpoint });
+        }
+        _ => {}
+    }
+    let mut missing = Vec::new();
+    if !t.has("access_key_id") {
+        missing.push("access_key_id");
+    }
+    if !t.has("secret_access_key") && !t.has("secret_access_key_file") {
+        missing.push("secret_access_key");
+    }
     for key in &missing {
-        let msg = format!("missing {key}: give static keys, or set credentials = \"env\"");
+        let msg =
+            format!("missing {key}: give static keys, or set credentials = \"env\", \"web-identity\" or \"instance\"");
         cx.missing(Some(t.span.clone()), &t.path, key, msg);
     }
     if !missing.is_empty() {
@@ -167,9 +216,29 @@ fn credentials(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<S3Credential
     }
     Some(S3Credentials::Static {
         access_key_id: access_key_id?,
-        secret_access_key: secret_access_key?,
-        session_token: if t.has("session_token") { Some(session_token?) } else { None },
+        secret_access_key: secret??,
+        session_token: session_token?,
     })
+}
+
+/// `key` inline or `<key>_file`, not both: `None` on a problem (reported),
+/// `Some(None)` when neither is given.
+fn secret_value(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>, key: &'static str) -> Option<Option<SecretValue>> {
+    let file_key: &'static str = match key {
+        "secret_access_key" => "secret_access_key_file",
+        _ => "session_token_file",
+    };
+    let inline = t.get(cx, key, as_secret);
+    let file = t.get(cx, file_key, as_existing_file);
+    match (t.has(key), t.has(file_key)) {
+        (true, true) => {
+            t.report_key(cx, file_key, format!("give {key} or {file_key}, not both"));
+            None
+        }
+        (true, false) => Some(Some(SecretValue::Inline(inline?))),
+        (false, true) => Some(Some(SecretValue::File(file?))),
+        (false, false) => Some(None),
+    }
 }
 
 fn as_region(v: Scalar) -> Result<String, String> {

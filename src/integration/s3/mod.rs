@@ -6,17 +6,20 @@
 //!   headers mediagate forwards, and the connection test.
 
 pub mod config;
+pub mod credential;
 pub mod sign;
 
 use std::fmt;
 use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, header};
 use http_body_util::Empty;
 
-use self::config::{Addressing, S3Config, S3Credentials};
+use self::config::{Addressing, S3Config};
+use self::credential::S3Keys;
 use crate::error::{Error, Kind, Result};
 use crate::integration::probe::{self, Context, Problem, Storage, Target};
 use crate::integration::upstream::UpstreamClient;
@@ -36,7 +39,7 @@ pub struct S3Backend {
     addressing: Addressing,
     locator_scheme: Scheme,
     buckets: Vec<String>,
-    creds: Credentials,
+    keys: S3Keys,
 }
 
 impl fmt::Debug for S3Backend {
@@ -45,8 +48,7 @@ impl fmt::Debug for S3Backend {
             .field("name", &self.name)
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
-            .field("access_key_id", &self.creds.access_key_id())
-            .field("secret_access_key", &"***")
+            .field("credentials", &self.keys.status().0)
             .finish()
     }
 }
@@ -56,7 +58,10 @@ impl S3Backend {
     /// `ca_file` or missing environment credentials.
     pub fn new(name: &str, cfg: &S3Config, upstream: &UpstreamConfig) -> Result<S3Backend, String> {
         let client = UpstreamClient::new(upstream, cfg.ca_file.as_deref(), name)?;
-        let creds = credentials(&cfg.credentials)?;
+        let identity = UpstreamClient::new(upstream, cfg.ca_file.as_deref(), name)?;
+        let cx =
+            credential::Ctx { integration: Arc::from(name), client: Arc::new(identity), region: cfg.region.clone() };
+        let keys = S3Keys::new(&cfg.credentials, cx)?;
         let endpoint = match cfg.port {
             Some(port) => format!("{}:{port}", cfg.endpoint),
             None => cfg.endpoint.clone(),
@@ -70,7 +75,7 @@ impl S3Backend {
             addressing: cfg.addressing,
             locator_scheme: cfg.locator_scheme,
             buckets: cfg.buckets.clone(),
-            creds,
+            keys,
         })
     }
 
@@ -103,17 +108,16 @@ impl S3Backend {
     /// [ListObjectsV2]: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
     /// [ListBuckets]: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html
     pub async fn test_connection(&self) -> Result<String, Problem> {
-        let secret = self.creds.secret_access_key();
-        let token = self.creds.session_token().unwrap_or_default();
-        let secrets = [secret, token];
+        let creds = self.keys.current().await.map_err(|e| Problem::Credentials(e.message))?;
+        let secrets = [creds.secret_access_key(), creds.session_token().unwrap_or_default()];
         if self.buckets.is_empty() {
-            let req = self.signed(Request::get(format!("{}://{}/", self.scheme, self.endpoint)));
+            let req = self.signed(Request::get(format!("{}://{}/", self.scheme, self.endpoint)), &creds);
             let req = req.map_err(|e| Problem::Internal(e.message))?;
             probe::list(&self.client, req, Target::BucketList, "<ListAllMyBucketsResult", &secrets).await?;
             return Ok(format!("listed the buckets at {}", self.endpoint));
         }
         for bucket in &self.buckets {
-            let req = self.signed(Request::get(self.url(bucket, "", "list-type=2&max-keys=1")));
+            let req = self.signed(Request::get(self.url(bucket, "", "list-type=2&max-keys=1")), &creds);
             let req = req.map_err(|e| Problem::Internal(e.message))?;
             probe::list(&self.client, req, Target::Bucket(bucket.clone()), "<ListBucketResult", &secrets).await?;
         }
@@ -129,7 +133,7 @@ impl S3Backend {
                 endpoint: &self.endpoint,
                 tls: self.scheme == "https",
                 region: &self.region,
-                access_key_id: self.creds.access_key_id(),
+                access_key_id: self.keys.access_key_id(),
             },
         }
     }
@@ -146,16 +150,30 @@ impl S3Backend {
     /// Signs and sends; a path with a dot segment is never signed nor sent
     /// ([`check_upstream_path`]).
     async fn send(&self, builder: http::request::Builder) -> Result<http::Response<hyper::body::Incoming>> {
-        self.client.send(self.signed(builder)?).await
+        if let Some(uri) = builder.uri_ref() {
+            check_upstream_path(uri.path(), &self.name)?; // before asking an identity endpoint
+        }
+        let creds = self.keys.current().await?;
+        self.client.send(self.signed(builder, &creds)?).await
+    }
+
+    /// The credential source in use (`static`, `env`, `web-identity`,
+    /// `instance`) and when the keys held now expire (temporary keys only).
+    pub fn credential_status(&self) -> (&'static str, Option<SystemTime>) {
+        self.keys.status()
     }
 
     /// The signed request; a path with a dot segment is refused, unsigned.
-    fn signed(&self, builder: http::request::Builder) -> Result<Request<Empty<Bytes>>> {
+    fn signed(
+        &self,
+        builder: http::request::Builder,
+        creds: &aws_credential_types::Credentials,
+    ) -> Result<Request<Empty<Bytes>>> {
         let mut req = builder
             .body(Empty::<Bytes>::new())
             .map_err(|e| Error::internal(format!("integration \"{}\": cannot build the request: {e}", self.name)))?;
         check_upstream_path(req.uri().path(), &self.name)?;
-        sign::sign_request(&mut req, &self.creds, &self.region, SystemTime::now())
+        sign::sign_request(&mut req, creds, &self.region, SystemTime::now())
             .map_err(|e| Error::new(Kind::Internal, format!("integration \"{}\": {e}", self.name)))?;
         Ok(req)
     }
@@ -177,31 +195,14 @@ fn forwarded_conditions(req: &ObjectRequest<'_>) -> Vec<(header::HeaderName, Hea
     out
 }
 
-fn credentials(cfg: &S3Credentials) -> Result<Credentials, String> {
-    match cfg {
-        S3Credentials::Static { access_key_id, secret_access_key, session_token } => Ok(Credentials::new(
-            access_key_id.clone(),
-            secret_access_key.expose().to_owned(),
-            session_token.as_ref().map(|t| t.expose().to_owned()),
-            None,
-            "mediagate-config",
-        )),
-        S3Credentials::Env => {
-            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-            let (Some(ak), Some(sk)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) else {
-                return Err("credentials = \"env\" but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not set".into());
-            };
-            Ok(Credentials::new(ak, sk, var("AWS_SESSION_TOKEN"), None, "environment"))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::http::conditional::Conditions;
+    use crate::integration::s3::config::S3Credentials;
+    use crate::integration::secret_file::SecretValue;
     use crate::secret::Secret;
 
     /// A backend for 127.0.0.1:9 (discard): were a request sent, it would
@@ -215,7 +216,7 @@ mod tests {
             region: "us-east-1".to_owned(),
             credentials: S3Credentials::Static {
                 access_key_id: "AKID".to_owned(),
-                secret_access_key: Secret::new("secret"),
+                secret_access_key: SecretValue::Inline(Secret::new("secret")),
                 session_token: None,
             },
             buckets: vec!["media".to_owned()],
