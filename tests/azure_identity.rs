@@ -218,6 +218,17 @@ async fn answer(
             .body(Full::new(Bytes::from(v.to_string())))
             .unwrap())
     };
+    if path.starts_with(&format!("/{ACCOUNT}/")) {
+        // A storage account where the identity has no data role.
+        let body = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code>\
+            <Message>This request is not authorized to perform this operation using this permission.</Message></Error>";
+        let resp = Response::builder()
+            .status(StatusCode::FORBIDDEN)
+            .header("x-ms-error-code", "AuthorizationPermissionMismatch")
+            .header("content-type", "application/xml")
+            .body(Full::new(Bytes::from(body)));
+        return Ok(resp.unwrap());
+    }
     if path == "/msi/token" {
         let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -593,4 +604,26 @@ fn an_identity_endpoint_outage_during_a_refresh_does_not_interrupt_reads_while_t
         s.standin.requests().len() >= 2
     });
     read();
+}
+
+#[test]
+fn an_identity_without_a_data_role_is_told_which_role_it_lacks() {
+    let Some(s) = setup(3600) else { return };
+    // The stand-in also plays a storage account that answers 403
+    // AuthorizationPermissionMismatch (Azurite does not check roles).
+    let integration = format!(
+        "[[integration]]\nname = \"az\"\ntype = \"azure-blob\"\nstorage_url = \"{}/{ACCOUNT}/media\"\nca_file = {}\n{}",
+        s.standin.authority(),
+        toml_str(&s.pki.ca().to_string_lossy()),
+        s.service_principal(SECRET)
+    );
+    let path = s.dir.path().join("denied.toml");
+    std::fs::write(&path, config(&["[cache]\nenabled = false\n", &integration])).unwrap();
+    let mg = MediaGate::start_file(&path, &[]);
+    let r = get(&mg.url(&format!("/az/{ACCOUNT}/media/a.png")), &[]);
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.describe());
+    assert_eq!(r.error_code(), "upstream_denied");
+    let msg = r.error_message();
+    assert!(msg.contains("the identity lacks Storage Blob Data Reader on container media"), "{msg}");
+    assert!(msg.contains("integration \"az\""), "{msg}");
 }

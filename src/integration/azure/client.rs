@@ -197,13 +197,31 @@ impl AzureBackend {
                 format!("integration \"{}\" serves container {container} only, not {what}", self.client.integration()),
             ));
         }
-        if req.head {
-            return self.head(req, &what).await;
+        let result = match (req.head, req.range) {
+            (true, _) => self.head(req, &what).await,
+            (false, Some(RangeSpec::Suffix(n))) => self.get_suffix(req, n, &what).await,
+            (false, range) => self.get(req, range, &what).await,
+        };
+        result.map_err(|e| self.role_missing(e, req.bucket))
+    }
+
+    /// A bearer identity refused with `AuthorizationPermissionMismatch`
+    /// authenticated but has no data role: say which one it lacks
+    /// ([Azure roles for blob data](https://learn.microsoft.com/azure/storage/blobs/authorize-access-azure-active-directory)).
+    fn role_missing(&self, e: Error, container: &str) -> Error {
+        let mismatch = e.kind == Kind::UpstreamDenied && e.message.contains("AuthorizationPermissionMismatch");
+        if !mismatch || !matches!(self.auth, Auth::Bearer(_)) {
+            return e;
         }
-        match req.range {
-            Some(RangeSpec::Suffix(n)) => self.get_suffix(req, n, &what).await,
-            range => self.get(req, range, &what).await,
-        }
+        Error::new(
+            Kind::UpstreamDenied,
+            format!(
+                "integration \"{}\": the identity lacks Storage Blob Data Reader on container {container} of \
+                 account {} (AuthorizationPermissionMismatch): assign it that role on the container or the account",
+                self.client.integration(),
+                self.account
+            ),
+        )
     }
 
     /// The connection test: [List Blobs](https://learn.microsoft.com/rest/api/storageservices/list-blobs)
