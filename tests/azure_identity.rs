@@ -627,3 +627,42 @@ fn an_identity_without_a_data_role_is_told_which_role_it_lacks() {
     assert!(msg.contains("the identity lacks Storage Blob Data Reader on container media"), "{msg}");
     assert!(msg.contains("integration \"az\""), "{msg}");
 }
+
+/// The integration of `integration_toml`, built in this process (as
+/// `mediagate check` and the admin API build it).
+fn build(integration_toml: &str) -> Arc<mediagate::integration::Integration> {
+    let text = config(&[integration_toml]);
+    let cfg = mediagate::config::parse(&text, Path::new("azure_identity.toml"), &|_| None)
+        .unwrap_or_else(|e| panic!("the config does not parse: {e}\n{text}"));
+    let registry = mediagate::integration::Registry::build(&cfg.integrations, &cfg.upstream, &cfg.source)
+        .unwrap_or_else(|e| panic!("the integration does not build: {e}\n{text}"));
+    registry.all()[0].clone()
+}
+
+#[test]
+fn the_credential_status_shows_the_source_and_the_token_expiry_and_the_connection_test_names_a_refusal() {
+    let Some(s) = setup(3600) else { return };
+    let table = |secret: &str| {
+        format!(
+            "[[integration]]\nname = \"az\"\ntype = \"azure-blob\"\nstorage_url = {}\nca_file = {}\n{}",
+            toml_str(&s.azurite.container_url(&s.container)),
+            toml_str(&s.pki.ca().to_string_lossy()),
+            s.service_principal(secret)
+        )
+    };
+    let az = build(&table(SECRET));
+    assert_eq!(az.credential_status(), Some(("service-principal", None)), "no token fetched yet");
+    let t = runtime().block_on(az.test_connection(Duration::from_secs(10)));
+    assert_eq!(t.code, "ok", "{t:?}");
+    let (source, expires) = az.credential_status().unwrap();
+    assert_eq!(source, "service-principal");
+    let left = expires.expect("an expiry").duration_since(SystemTime::now()).unwrap();
+    assert!(left > Duration::from_secs(3500) && left <= Duration::from_secs(3600), "{left:?}");
+
+    let denied = build(&table("a-wrong-secret"));
+    let t = runtime().block_on(denied.test_connection(Duration::from_secs(10)));
+    assert_eq!(t.code, "credentials", "{t:?}");
+    for part in ["integration \"az\"", "service principal", "AADSTS7000215"] {
+        assert!(t.message.contains(part), "{part:?} in {}", t.message);
+    }
+}

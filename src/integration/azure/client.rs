@@ -253,7 +253,7 @@ impl AzureBackend {
                 format!("listed the containers of account {}", self.account),
             ),
         };
-        let bearer = self.bearer().await.map_err(|e| Problem::Internal(e.message))?;
+        let bearer = self.bearer().await.map_err(|e| Problem::Credentials(e.message))?;
         let req = self.request(call, &target.to_string(), bearer).map_err(|e| Problem::Internal(e.message))?;
         let sas = match &self.auth {
             Auth::Sas(token) => token.get(),
