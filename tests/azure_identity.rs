@@ -408,10 +408,14 @@ impl Setup {
     /// Starts mediagate with one azure-blob integration `az` (`extra` keys
     /// give the credential), the cache off, and `env` set.
     fn mediagate(&self, extra: &str, env: &[(&str, &str)]) -> MediaGate {
+        self.mediagate_trusting(&format!("ca_file = {}\n{extra}", toml_str(&self.pki.ca().to_string_lossy())), env)
+    }
+
+    /// As [`Setup::mediagate`], without `ca_file` unless `extra` gives it.
+    fn mediagate_trusting(&self, extra: &str, env: &[(&str, &str)]) -> MediaGate {
         let integration = format!(
-            "[[integration]]\nname = \"az\"\ntype = \"azure-blob\"\nstorage_url = {}\nca_file = {}\n{extra}\n",
+            "[[integration]]\nname = \"az\"\ntype = \"azure-blob\"\nstorage_url = {}\n{extra}\n",
             toml_str(&self.azurite.container_url(&self.container)),
-            toml_str(&self.pki.ca().to_string_lossy()),
         );
         let path = self.dir.path().join("mediagate.toml");
         std::fs::write(&path, config(&["[cache]\nenabled = false\n", &integration])).unwrap();
@@ -508,13 +512,17 @@ fn workload_identity_sends_the_token_file_as_it_is_at_each_refresh() {
     std::fs::write(&token_file, "assertion-one\n").unwrap();
     let authority = s.standin.authority();
     let file = token_file.to_string_lossy().into_owned();
+    let ca = s.pki.ca().to_string_lossy().into_owned();
+    // As on an AKS pod: everything from the environment, the private CA
+    // through SSL_CERT_FILE (no ca_file), for the storage and Entra ID alike.
     let env = [
         ("AZURE_TENANT_ID", TENANT),
         ("AZURE_CLIENT_ID", CLIENT_ID),
         ("AZURE_FEDERATED_TOKEN_FILE", file.as_str()),
         ("AZURE_AUTHORITY_HOST", authority.as_str()),
+        ("SSL_CERT_FILE", ca.as_str()),
     ];
-    let mg = s.mediagate("credential = \"workload-identity\"", &env);
+    let mg = s.mediagate_trusting("credential = \"workload-identity\"", &env);
     let r = get(&s.blob_url(&mg), &[]);
     assert_eq!(r.status, StatusCode::OK, "{}", r.describe());
     let first = s.standin.requests();
