@@ -113,12 +113,17 @@ fn now_secs() -> u64 {
 /// An unsigned JWT-shaped token as Entra ID issues for Azure Storage
 /// (Azurite decodes it without checking the signature).
 fn storage_token(lifetime: u64, n: usize) -> String {
+    token_for("https://storage.azure.com", lifetime, n)
+}
+
+/// As [`storage_token`], for audience `aud`.
+fn token_for(aud: &str, lifetime: u64, n: usize) -> String {
     use base64::Engine;
     let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let now = now_secs();
     let header = b64(serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "test"}));
     let claims = b64(serde_json::json!({
-        "aud": "https://storage.azure.com",
+        "aud": aud,
         "iss": format!("https://sts.windows.net/{TENANT}/"),
         "iat": now - 60, "nbf": now - 60, "exp": now + lifetime,
         "oid": "22222222-2222-2222-2222-222222222222", "tid": TENANT, "n": n,
@@ -145,6 +150,8 @@ struct StandInState {
     failing: bool,
     /// Token requests answered with a 503.
     failed: usize,
+    /// Issue tokens for this audience instead of Azure Storage's.
+    audience: Option<String>,
 }
 
 /// Stands in for Entra ID's token endpoint and the managed identity
@@ -187,6 +194,10 @@ impl IdentityStandIn {
 
     fn set_failing(&self, failing: bool) {
         self.state.lock().unwrap().failing = failing;
+    }
+
+    fn set_audience(&self, aud: &str) {
+        self.state.lock().unwrap().audience = Some(aud.to_owned());
     }
 
     fn failed(&self) -> usize {
@@ -263,7 +274,7 @@ async fn answer(
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let kind = if field("client_assertion").is_some() { "client_assertion" } else { "client_credentials" };
-    let n = {
+    let (n, audience) = {
         let mut st = state.lock().unwrap();
         st.requests.push(TokenRequest {
             kind: kind.into(),
@@ -271,7 +282,7 @@ async fn answer(
             assertion: field("client_assertion"),
             identity_header: None,
         });
-        st.requests.len()
+        (st.requests.len(), st.audience.clone().unwrap_or_else(|| "https://storage.azure.com".to_owned()))
     };
     let scope_ok = field("scope").as_deref() == Some("https://storage.azure.com/.default");
     let secret_ok = kind == "client_assertion" || field("client_secret").as_deref() == Some(SECRET);
@@ -293,7 +304,7 @@ async fn answer(
     json(
         StatusCode::OK,
         serde_json::json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-            "access_token": storage_token(lifetime, n)}),
+            "access_token": token_for(&audience, lifetime, n)}),
     )
 }
 
@@ -673,4 +684,16 @@ fn the_credential_status_shows_the_source_and_the_token_expiry_and_the_connectio
     for part in ["integration \"az\"", "service principal", "AADSTS7000215"] {
         assert!(t.message.contains(part), "{part:?} in {}", t.message);
     }
+}
+
+#[test]
+fn azurite_itself_refuses_a_token_for_another_audience() {
+    // The check is Azurite's: mediagate forwards what Entra ID gave it.
+    let Some(s) = setup(3600) else { return };
+    s.standin.set_audience("https://vault.azure.net");
+    let mg = s.mediagate(&s.service_principal(SECRET), &[]);
+    let r = get(&s.blob_url(&mg), &[]);
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.describe());
+    assert_eq!(r.error_code(), "upstream_denied", "{}", r.describe());
+    assert_eq!(s.standin.requests().len(), 1);
 }
