@@ -383,6 +383,10 @@ fn an_azure_integration_needs_exactly_one_credential() {
         &azure_toml(&format!("{url}\n{SAS}\ncredential = \"managed-identity\"")),
         &["credential: give one credential, not both sas_token and credential"],
     );
+    assert_one_problem(
+        &azure_toml(&format!("{url}\n{SAS}\ntenant_id = \"t\"")),
+        &["tenant_id: is for an Entra ID identity, not with sas_token"],
+    );
 }
 
 #[test]

@@ -221,6 +221,13 @@ pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<AzureConfig> {
             None => None,
         },
     };
+    if matches!(given.as_slice(), ["account_key" | "account_key_file" | "sas_token" | "sas_token_file"]) {
+        for key in ["tenant_id", "client_id", "authority_host"] {
+            if t.has(key) {
+                t.report_key(cx, key, format!("is for an Entra ID identity, not with {}", given[0]));
+            }
+        }
+    }
     let scopes = storage_url.iter().map(AzureStorageUrl::scope).collect();
     let config = match (storage_url, credential) {
         (Some(storage_url), Some(credential)) => Some(AzureConfig { storage_url, credential, ca_file }),
