@@ -201,6 +201,8 @@ start_azurite() {
     export MEDIAGATE_TEST_AZURE_URL="http://127.0.0.1:$port/$AZURITE_ACCOUNT"
     export MEDIAGATE_TEST_AZURE_ACCOUNT="$AZURITE_ACCOUNT"
     export MEDIAGATE_TEST_AZURE_KEY="$AZURITE_KEY"
+    # tests/azure_identity.rs starts its own Azurite in OAuth mode over HTTPS.
+    export MEDIAGATE_TEST_AZURITE_MAIN="$AZURITE_MAIN"
     log "Azurite $AZURITE_VERSION listening on $MEDIAGATE_TEST_AZURE_URL (pid $pid)"
 }
 

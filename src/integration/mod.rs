@@ -172,12 +172,14 @@ impl Integration {
 
     /// The credential source in use and, for temporary credentials, when
     /// those held now expire (CONTRACT.md section 2; never the credentials).
-    /// S3: `static`, `env`, `web-identity`, `instance`; other types: `None`
-    /// here (Azure's sources are reported by its own backend).
+    /// S3: `static`, `env`, `web-identity`, `instance`; Azure: `account-key`,
+    /// `sas`, `service-principal`, `workload-identity`, `managed-identity`;
+    /// local: `None`.
     pub fn credential_status(&self) -> Option<(&'static str, Option<SystemTime>)> {
         match &self.backend {
             Backend::S3(b) => Some(b.credential_status()),
-            Backend::Azure(_) | Backend::Local(_) => None,
+            Backend::Azure(b) => Some(b.credential_status()),
+            Backend::Local(_) => None,
         }
     }
 

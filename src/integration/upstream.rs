@@ -31,7 +31,7 @@ use crate::integration::transport::{self, ResolveError};
 use crate::integration::{ObjectMeta, ObjectResponse, Part};
 use crate::metrics::{Metrics, UpstreamMetrics};
 
-type Connector = HttpsConnector<HttpConnector<LocalhostResolver>>;
+pub(crate) type Connector = HttpsConnector<HttpConnector<LocalhostResolver>>;
 
 /// A failed attempt that may be retried: a "try again" answer, or a refused
 /// or reset connection.
@@ -89,17 +89,7 @@ pub struct UpstreamClient {
 impl UpstreamClient {
     /// Builds the client; `ca_file` adds PEM roots to the built-in ones.
     pub fn new(cfg: &UpstreamConfig, ca_file: Option<&Path>, integration: &str) -> Result<UpstreamClient, String> {
-        let tls = tls_config(ca_file)?;
-        let mut http = HttpConnector::new_with_resolver(LocalhostResolver::default());
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(cfg.connect_timeout));
-        http.set_nodelay(true);
-        http.set_keepalive(Some(Duration::from_secs(60)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let https = connector(cfg, ca_file)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(cfg.pool_idle_timeout)
             .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
@@ -434,6 +424,23 @@ pub fn meta_from_headers(status: StatusCode, h: &HeaderMap) -> Result<(ObjectMet
         content_language: text(header::CONTENT_LANGUAGE),
     };
     Ok((meta, part))
+}
+
+/// The connector of an integration's clients (storage and identity
+/// endpoints): TCP with `connect_timeout`, `TCP_NODELAY` and keep-alive,
+/// `.localhost` names on loopback, TLS per [`tls_config`], HTTP/1.1.
+pub(crate) fn connector(cfg: &UpstreamConfig, ca_file: Option<&Path>) -> Result<Connector, String> {
+    let tls = tls_config(ca_file)?;
+    let mut http = HttpConnector::new_with_resolver(LocalhostResolver::default());
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(cfg.connect_timeout));
+    http.set_nodelay(true);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
 }
 
 /// The TLS set-up of every connection of an integration, to its storage and

@@ -372,26 +372,87 @@ fn a_sas_token_drops_its_question_mark_and_needs_a_signature() {
 fn an_azure_integration_needs_exactly_one_credential() {
     let url = "storage_url = \"https://acct.blob.core.windows.net/media\"";
     let missing = incomplete(&azure_toml(url));
-    assert_eq!(missing, [("account_key".to_owned(), "missing credentials: give account_key or sas_token".to_owned())]);
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(missing[0].0, "account_key");
+    assert!(missing[0].1.starts_with("missing credentials: give account_key, sas_token, a service principal"));
     assert_one_problem(
         &azure_toml(&format!("{url}\naccount_key = \"a2V5\"\n{SAS}")),
-        &["sas_token: give account_key or sas_token, not both"],
+        &["sas_token: give one credential, not both account_key and sas_token"],
+    );
+    assert_one_problem(
+        &azure_toml(&format!("{url}\n{SAS}\ncredential = \"managed-identity\"")),
+        &["credential: give one credential, not both sas_token and credential"],
+    );
+    assert_one_problem(
+        &azure_toml(&format!("{url}\n{SAS}\ntenant_id = \"t\"")),
+        &["tenant_id: is for an Entra ID identity, not with sas_token"],
     );
 }
 
 #[test]
-fn azure_credentials_we_do_not_support_yet_say_so() {
+fn a_service_principal_takes_its_ids_from_the_keys_or_the_sdk_environment() {
     let url = "storage_url = \"https://acct.blob.core.windows.net/media\"";
-    let problems =
-        problems(&azure_toml(&format!("{url}\n{SAS}\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"")));
-    assert_eq!(problems.len(), 3, "{problems:?}");
-    assert!(
-        problems.iter().all(|p| p.contains("service principal") && p.contains("not supported yet")),
-        "{problems:?}"
-    );
+    let keys = format!("{url}\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"");
+    let config = ok(&azure_toml(&keys));
+    let AzureCredential::ServicePrincipal { tenant_id, client_id, client_secret, authority_host } =
+        &azure_config(&config).credential
+    else {
+        panic!("not a service principal")
+    };
+    assert_eq!((tenant_id.as_str(), client_id.as_str(), authority_host), ("t", "c", &None));
+    assert!(matches!(client_secret, SecretValue::Inline(s) if s.expose() == "s"));
+    let env = [("AZURE_TENANT_ID", "te"), ("AZURE_CLIENT_ID", "ce")];
+    let config = parse_env(&azure_toml(&format!("{url}\nclient_secret = \"s\"")), &env).unwrap();
+    assert!(matches!(&azure_config(&config).credential,
+        AzureCredential::ServicePrincipal { tenant_id, client_id, .. } if tenant_id == "te" && client_id == "ce"));
+    let missing = incomplete(&azure_toml(&format!("{url}\nclient_secret = \"s\"")));
+    let names: Vec<&str> = missing.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["tenant_id", "client_id"], "{missing:?}");
     assert_one_problem(
-        &azure_toml(&format!("{url}\n{SAS}\ncredential = \"managed-identity\"")),
-        &["credential: credential (workload or managed identity) is not supported yet"],
+        &azure_toml(&format!("{keys}\nauthority_host = \"http://login.example\"")),
+        &["authority_host: \"http://login.example\" is not an https:// URL"],
+    );
+}
+
+#[test]
+fn workload_identity_needs_the_aks_environment_and_managed_identity_takes_a_client_id_only() {
+    let url = "storage_url = \"https://acct.blob.core.windows.net/media\"";
+    let wi = azure_toml(&format!("{url}\ncredential = \"workload-identity\""));
+    assert_one_problem(&wi, &["credential: workload identity needs AZURE_TENANT_ID (or tenant_id), AZURE_CLIENT_ID"]);
+    let env = [("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_ID", "c"), ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/t")];
+    let config = parse_env(&wi, &env).unwrap();
+    assert!(matches!(&azure_config(&config).credential,
+        AzureCredential::WorkloadIdentity { token_file, .. } if token_file == Path::new("/var/run/t")));
+    let config = ok(&azure_toml(&format!("{url}\ncredential = \"managed-identity\"\nclient_id = \"u\"")));
+    assert!(matches!(&azure_config(&config).credential,
+        AzureCredential::ManagedIdentity { client_id: Some(c) } if c == "u"));
+    assert_one_problem(
+        &azure_toml(&format!("{url}\ncredential = \"cli\"")),
+        &["credential: \"cli\" is not a credential: expected \"workload-identity\" or \"managed-identity\""],
+    );
+}
+
+#[test]
+fn azure_secret_files_are_checked_at_load_less_a_trailing_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "a2V5\n").unwrap();
+    let url = "storage_url = \"https://acct.blob.core.windows.net/media\"";
+    let config = ok(&azure_toml(&format!("{url}\naccount_key_file = \"{}\"", key.display())));
+    assert!(matches!(&azure_config(&config).credential, AzureCredential::AccountKeyFile(k) if *k == key));
+    std::fs::write(&key, "not-base64!\n").unwrap();
+    assert_one_problem(
+        &azure_toml(&format!("{url}\naccount_key_file = \"{}\"", key.display())),
+        &["account_key_file: is not valid base64"],
+    );
+    let sas = dir.path().join("sas");
+    std::fs::write(&sas, "sv=1&sig=x\n").unwrap();
+    let config = ok(&azure_toml(&format!("{url}\nsas_token_file = \"{}\"", sas.display())));
+    assert!(matches!(&azure_config(&config).credential, AzureCredential::SasFile(s) if *s == sas));
+    std::fs::write(&sas, "\n").unwrap();
+    assert_one_problem(
+        &azure_toml(&format!("{url}\nsas_token_file = \"{}\"", sas.display())),
+        &["sas_token_file: ", "is empty"],
     );
 }
 

@@ -7,6 +7,7 @@ use super::*;
 use crate::integration::azure::config::{AzureConfig, AzureCredential, AzureStorageUrl, parse_azure_storage_url};
 use crate::integration::config::IntegrationKind;
 use crate::integration::s3::config::{Addressing, S3Config, S3Credentials};
+use crate::integration::secret_file::SecretValue;
 use crate::locator::Scheme;
 use crate::schema::env::expand;
 use crate::schema::values::*;

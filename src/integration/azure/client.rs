@@ -7,6 +7,7 @@
 //! [List Containers]: https://learn.microsoft.com/rest/api/storageservices/list-containers2
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -15,6 +16,8 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 
 use super::credential::SharedKeyCredential;
+use super::identity::Identity;
+use super::secret_file::{Held, Parse, WatchedSecret};
 use crate::error::{Error, Kind, Result};
 use crate::http::conditional::Conditions;
 use crate::http::range::RangeSpec;
@@ -41,10 +44,12 @@ const X_MS_RANGE: HeaderName = HeaderName::from_static("x-ms-range");
 
 /// How an integration authorizes its requests.
 enum Auth {
-    /// `account_key`: SharedKey signing.
-    SharedKey(SharedKeyCredential),
-    /// `sas_token`: the SAS query string, appended to every URL as given.
-    Sas(Secret),
+    /// `account_key` or `account_key_file`: SharedKey signing.
+    SharedKey(Held<SharedKeyCredential>),
+    /// `sas_token` or `sas_token_file`: the SAS query string, appended to every URL as given.
+    Sas(Held<Secret>),
+    /// An Entra ID identity: `Authorization: Bearer <token>`.
+    Bearer(Identity),
 }
 
 /// An Azure Blob integration's client.
@@ -71,6 +76,7 @@ impl fmt::Debug for AzureBackend {
         let auth = match &self.auth {
             Auth::SharedKey(_) => "account_key",
             Auth::Sas(_) => "sas_token",
+            Auth::Bearer(identity) => identity.source(),
         };
         f.debug_struct("AzureBackend")
             .field("integration", &self.client.integration())
@@ -122,27 +128,29 @@ impl AzureBackend {
             return Err(format!("integration \"{name}\": storage_url has an unusable host \"{authority}\""));
         }
         let auth = match &cfg.credential {
-            AzureCredential::AccountKey(key) => Auth::SharedKey(
+            AzureCredential::AccountKey(key) => Auth::SharedKey(Held::Fixed(Arc::new(
                 SharedKeyCredential::from_base64(&url.account, key.expose())
                     .map_err(|e| format!("integration \"{name}\": {e}"))?,
-            ),
-            AzureCredential::Sas(token) => {
-                let token = token.expose().trim().trim_start_matches('?');
-                if token.is_empty() {
-                    return Err(format!("integration \"{name}\": sas_token is empty"));
-                }
-                if !token.split('&').any(|p| p.starts_with("sig=")) {
-                    return Err(format!(
-                        "integration \"{name}\": sas_token has no sig parameter; give the whole query string of the SAS"
-                    ));
-                }
-                if format!("{}://{authority}/?{token}", url.scheme).parse::<Uri>().is_err() {
-                    return Err(format!(
-                        "integration \"{name}\": sas_token is not a valid URL query string (it must stay percent-encoded)"
-                    ));
-                }
-                Auth::Sas(Secret::new(token))
+            ))),
+            AzureCredential::AccountKeyFile(path) => {
+                let account = url.account.clone();
+                let parse: Parse<SharedKeyCredential> =
+                    Box::new(move |key| SharedKeyCredential::from_base64(&account, key));
+                Auth::SharedKey(Held::File(WatchedSecret::new(name, "account_key_file", path, parse)?))
             }
+            AzureCredential::Sas(token) => Auth::Sas(Held::Fixed(Arc::new(
+                sas_query(&url.scheme, &authority, token.expose())
+                    .map_err(|e| format!("integration \"{name}\": {e}"))?,
+            ))),
+            AzureCredential::SasFile(path) => {
+                let (scheme, authority) = (url.scheme.clone(), authority.clone());
+                let parse: Parse<Secret> = Box::new(move |token| sas_query(&scheme, &authority, token));
+                Auth::Sas(Held::File(WatchedSecret::new(name, "sas_token_file", path, parse)?))
+            }
+            other => match Identity::new(name, other, upstream, cfg.ca_file.as_deref())? {
+                Some(identity) => Auth::Bearer(identity),
+                None => return Err(format!("integration \"{name}\": no credential")),
+            },
         };
         let client = UpstreamClient::new(upstream, cfg.ca_file.as_deref(), name)?;
         Ok(AzureBackend {
@@ -189,13 +197,31 @@ impl AzureBackend {
                 format!("integration \"{}\" serves container {container} only, not {what}", self.client.integration()),
             ));
         }
-        if req.head {
-            return self.head(req, &what).await;
+        let result = match (req.head, req.range) {
+            (true, _) => self.head(req, &what).await,
+            (false, Some(RangeSpec::Suffix(n))) => self.get_suffix(req, n, &what).await,
+            (false, range) => self.get(req, range, &what).await,
+        };
+        result.map_err(|e| self.role_missing(e, req.bucket))
+    }
+
+    /// A bearer identity refused with `AuthorizationPermissionMismatch`
+    /// authenticated but has no data role: say which one it lacks
+    /// ([Azure roles for blob data](https://learn.microsoft.com/azure/storage/blobs/authorize-access-azure-active-directory)).
+    fn role_missing(&self, e: Error, container: &str) -> Error {
+        let mismatch = e.kind == Kind::UpstreamDenied && e.message.contains("AuthorizationPermissionMismatch");
+        if !mismatch || !matches!(self.auth, Auth::Bearer(_)) {
+            return e;
         }
-        match req.range {
-            Some(RangeSpec::Suffix(n)) => self.get_suffix(req, n, &what).await,
-            range => self.get(req, range, &what).await,
-        }
+        Error::new(
+            Kind::UpstreamDenied,
+            format!(
+                "integration \"{}\": the identity lacks Storage Blob Data Reader on container {container} of \
+                 account {} (AuthorizationPermissionMismatch): assign it that role on the container or the account",
+                self.client.integration(),
+                self.account
+            ),
+        )
     }
 
     /// The connection test: [List Blobs](https://learn.microsoft.com/rest/api/storageservices/list-blobs)
@@ -227,11 +253,13 @@ impl AzureBackend {
                 format!("listed the containers of account {}", self.account),
             ),
         };
-        let req = self.request(call, &target.to_string()).map_err(|e| Problem::Internal(e.message))?;
+        let bearer = self.bearer().await.map_err(|e| Problem::Credentials(e.message))?;
+        let req = self.request(call, &target.to_string(), bearer).map_err(|e| Problem::Internal(e.message))?;
         let sas = match &self.auth {
-            Auth::Sas(token) => token.expose(),
-            Auth::SharedKey(_) => "",
+            Auth::Sas(token) => token.get(),
+            Auth::SharedKey(_) | Auth::Bearer(_) => Arc::new(Secret::new("")),
         };
+        let sas = sas.expose();
         let sig = sas.split('&').find_map(|p| p.strip_prefix("sig=")).unwrap_or_default();
         probe::list(&self.client, req, target, "<EnumerationResults", &[sas, sig]).await?;
         Ok(ok)
@@ -248,6 +276,7 @@ impl AzureBackend {
                 auth: match self.auth {
                     Auth::SharedKey(_) => AzureAuth::AccountKey,
                     Auth::Sas(_) => AzureAuth::Sas,
+                    Auth::Bearer(_) => AzureAuth::Bearer,
                 },
             },
         }
@@ -369,12 +398,34 @@ impl AzureBackend {
     /// Adds the version, date and authorization, and sends; a path with a
     /// dot segment is never signed nor sent ([`check_upstream_path`]).
     async fn send(&self, call: Call<'_>, what: &str) -> Result<http::Response<Incoming>> {
-        self.client.send(self.request(call, what)?).await
+        let bearer = self.bearer().await?;
+        self.client.send(self.request(call, what, bearer)?).await
+    }
+
+    /// The `Authorization` value of a bearer credential (cached token or a
+    /// new one); `None` for a key or SAS.
+    async fn bearer(&self) -> Result<Option<String>> {
+        match &self.auth {
+            Auth::Bearer(identity) => identity.authorization().await.map(|s| Some(s.expose().to_owned())),
+            Auth::SharedKey(_) | Auth::Sas(_) => Ok(None),
+        }
+    }
+
+    /// The credential source in use (`account-key`, `sas`,
+    /// `service-principal`, `workload-identity`, `managed-identity`) and,
+    /// for a token, when the last one handed out expires; never a secret.
+    /// For `mediagate check` and the admin API.
+    pub fn credential_status(&self) -> (&'static str, Option<SystemTime>) {
+        match &self.auth {
+            Auth::SharedKey(_) => ("account-key", None),
+            Auth::Sas(_) => ("sas", None),
+            Auth::Bearer(identity) => (identity.source(), identity.expires()),
+        }
     }
 
     /// The authorized request; `what` names it in errors (never the URL,
     /// which may hold a SAS).
-    fn request(&self, call: Call<'_>, what: &str) -> Result<Request<Empty<Bytes>>> {
+    fn request(&self, call: Call<'_>, what: &str, bearer: Option<String>) -> Result<Request<Empty<Bytes>>> {
         check_upstream_path(&call.path, self.client.integration())?;
         let mut headers = call.headers;
         headers.insert(X_MS_VERSION, HeaderValue::from_static(API_VERSION));
@@ -385,14 +436,20 @@ impl AzureBackend {
             Auth::SharedKey(cred) => {
                 let pairs: Vec<(String, String)> =
                     call.query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-                let authorization = cred.authorization(&call.method, &call.path, &pairs, &headers);
+                let authorization = cred.get().authorization(&call.method, &call.path, &pairs, &headers);
                 headers.insert(header::AUTHORIZATION, header_value(authorization)?);
             }
             Auth::Sas(token) => {
                 if !query.is_empty() {
                     query.push('&');
                 }
-                query.push_str(token.expose());
+                query.push_str(token.get().expose());
+            }
+            Auth::Bearer(_) => {
+                let value = bearer.ok_or_else(|| Error::internal("a bearer credential without its token"))?;
+                let mut value = header_value(value)?;
+                value.set_sensitive(true);
+                headers.insert(header::AUTHORIZATION, value);
             }
         }
         let mut url = format!("{}://{}{}", self.scheme, self.authority, call.path);
@@ -408,6 +465,23 @@ impl AzureBackend {
         *request.headers_mut() = headers;
         Ok(request)
     }
+}
+
+/// The SAS query string to append to every URL (a leading `?` dropped),
+/// checked: it has a signature and is a valid, percent-encoded query.
+/// Messages never show it.
+fn sas_query(scheme: &str, authority: &str, token: &str) -> Result<Secret, String> {
+    let token = token.trim().trim_start_matches('?');
+    if token.is_empty() {
+        return Err("sas_token is empty".to_owned());
+    }
+    if !token.split('&').any(|p| p.starts_with("sig=")) {
+        return Err("sas_token has no sig parameter; give the whole query string of the SAS".to_owned());
+    }
+    if format!("{scheme}://{authority}/?{token}").parse::<Uri>().is_err() {
+        return Err("sas_token is not a valid URL query string (it must stay percent-encoded)".to_owned());
+    }
+    Ok(Secret::new(token))
 }
 
 /// The 416 for a range outside a blob of `size` bytes.
@@ -592,6 +666,49 @@ mod tests {
                 assert!(err.message.contains("'.' or '..' segment"), "{}", err.message);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn credential_status_names_the_source_and_no_expiry_before_a_token() {
+        use crate::integration::secret_file::SecretValue;
+        let status = |credential| {
+            AzureBackend::new("az", &config("acct.blob.core.windows.net", None, false, credential), &upstream())
+                .unwrap()
+                .credential_status()
+        };
+        assert_eq!(status(key()), ("account-key", None));
+        assert_eq!(status(AzureCredential::Sas(Secret::new("sv=1&sig=x"))), ("sas", None));
+        let principal = AzureCredential::ServicePrincipal {
+            tenant_id: "t".to_owned(),
+            client_id: "c".to_owned(),
+            client_secret: SecretValue::Inline(Secret::new("s3cr3t")),
+            authority_host: Some("https://login.example".to_owned()),
+        };
+        assert_eq!(status(principal), ("service-principal", None));
+        let workload = AzureCredential::WorkloadIdentity {
+            tenant_id: "t".to_owned(),
+            client_id: "c".to_owned(),
+            token_file: "/nonexistent/token".into(),
+            authority_host: None,
+        };
+        assert_eq!(status(workload), ("workload-identity", None));
+        assert_eq!(status(AzureCredential::ManagedIdentity { client_id: None }), ("managed-identity", None));
+    }
+
+    #[tokio::test]
+    async fn debug_never_shows_the_client_secret() {
+        use crate::integration::secret_file::SecretValue;
+        let principal = AzureCredential::ServicePrincipal {
+            tenant_id: "t".to_owned(),
+            client_id: "c".to_owned(),
+            client_secret: SecretValue::Inline(Secret::new("s3cr3t-value")),
+            authority_host: None,
+        };
+        let b = AzureBackend::new("az", &config("acct.blob.core.windows.net", None, false, principal), &upstream())
+            .unwrap();
+        let shown = format!("{b:?}");
+        assert!(shown.contains("service-principal"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 
     #[test]

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use crate::integration::scope::{Read, Scope};
+use crate::integration::secret_file::{SecretValue, read_secret_text};
 use crate::locator::Scheme;
 use crate::schema::values::{as_existing_file, as_nonempty, as_secret, is_host_name, split_port};
-use crate::schema::{Ctx, KeyDef, Scalar, Section};
+use crate::schema::{Ctx, KeyDef, Scalar, Section, ValueKind};
 use crate::secret::Secret;
 
 /// Every key of an azure-blob integration besides `name`, `type` and `cache_control`.
@@ -17,9 +18,35 @@ pub const KEYS: &[KeyDef] = &[
         "The container URL (https://<account>.blob.core.windows.net/<container>), also the scope",
     )
     .required(),
-    KeyDef::string("account_key", "The storage account key (base64); or give sas_token").secret().required(),
+    KeyDef::string("account_key", "The storage account key (base64); or give sas_token, or an Entra ID identity")
+        .secret(),
+    KeyDef::string("account_key_file", "A file holding the account key (read less a trailing newline)"),
     KeyDef::string("sas_token", "A SAS with read (r) and list (l) permissions: its query string, sv=...&sig=...")
         .secret(),
+    KeyDef::string("sas_token_file", "A file holding the SAS query string (read less a trailing newline)"),
+    KeyDef::string(
+        "tenant_id",
+        "Service principal or workload identity: the Entra ID tenant (default: AZURE_TENANT_ID)",
+    ),
+    KeyDef::string(
+        "client_id",
+        "Service principal or workload identity: the application (client) ID (default: AZURE_CLIENT_ID); \
+         managed identity: the client ID of a user-assigned identity",
+    ),
+    KeyDef::string("client_secret", "Service principal: the client secret").secret(),
+    KeyDef::string(
+        "client_secret_file",
+        "Service principal: a file holding the client secret, re-read when it changes",
+    ),
+    KeyDef::string(
+        "authority_host",
+        "The Entra ID authority (default: AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com)",
+    ),
+    KeyDef::string(
+        "credential",
+        "workload-identity (AZURE_FEDERATED_TOKEN_FILE, as on AKS) or managed-identity (IMDS, App Service, containers)",
+    )
+    .kind(ValueKind::Enum(&["workload-identity", "managed-identity"])),
     KeyDef::string("ca_file", "PEM file of extra trusted roots, for a storage behind a private CA"),
 ];
 
@@ -67,39 +94,188 @@ impl AzureStorageUrl {
 pub enum AzureCredential {
     /// `account_key`: base64 key; mediagate signs with SharedKey.
     AccountKey(Secret),
+    /// `account_key_file`: a file holding the key, read again when it changes.
+    AccountKeyFile(PathBuf),
     /// `sas_token`: the query string of a SAS (a leading `?` is dropped).
     Sas(Secret),
+    /// `sas_token_file`: a file holding the SAS, read again when it changes.
+    SasFile(PathBuf),
+    /// `client_secret` or `client_secret_file`: an Entra ID service principal.
+    ServicePrincipal {
+        tenant_id: String,
+        client_id: String,
+        client_secret: SecretValue,
+        authority_host: Option<String>,
+    },
+    /// `credential = "workload-identity"`: a federated token file.
+    WorkloadIdentity { tenant_id: String, client_id: String, token_file: PathBuf, authority_host: Option<String> },
+    /// `credential = "managed-identity"`, system-assigned or, with `client_id`, user-assigned.
+    ManagedIdentity { client_id: Option<String> },
 }
 
-/// The keys of `type = "azure-blob"`: exactly one of `account_key` / `sas_token`.
+/// The keys of `type = "azure-blob"`: one credential, of `account_key`,
+/// `sas_token`, a service principal (`client_secret`) or `credential`.
 pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<AzureConfig> {
     let storage_url = t.required(cx, "storage_url", as_azure_storage_url);
     let account_key = t.get(cx, "account_key", as_account_key);
+    let account_key_file = t.get(cx, "account_key_file", |v| as_secret_file(v, as_account_key_text));
     let sas_token = t.get(cx, "sas_token", as_sas_token);
+    let sas_token_file = t.get(cx, "sas_token_file", |v| as_secret_file(v, as_sas_text));
+    let tenant_id = t.get(cx, "tenant_id", as_nonempty);
+    let client_id = t.get(cx, "client_id", as_nonempty);
+    let client_secret = t.get(cx, "client_secret", as_secret);
+    let client_secret_file = t.get(cx, "client_secret_file", as_existing_file);
+    let authority_host = t.get(cx, "authority_host", as_authority_host);
+    let kind = t.get(cx, "credential", as_credential_kind);
     let ca_file = t.get(cx, "ca_file", as_existing_file);
-    let later = "is not supported yet: use account_key or sas_token";
-    let principal = format!("service principal credentials (tenant_id + client_id + client_secret) {later}");
-    t.unsupported(cx, &["tenant_id", "client_id", "client_secret", "authority_host"], &principal);
-    t.unsupported(cx, &["credential"], &format!("credential (workload or managed identity) {later}"));
-    let credential = match (t.has("account_key"), t.has("sas_token")) {
-        (true, true) => {
-            t.report_key(cx, "sas_token", "give account_key or sas_token, not both");
-            None
-        }
-        (true, false) => account_key.map(AzureCredential::AccountKey),
-        (false, true) => sas_token.map(AzureCredential::Sas),
-        (false, false) => {
-            let msg = "missing credentials: give account_key or sas_token";
+    let given: Vec<&str> = ["account_key", "account_key_file", "sas_token", "sas_token_file", "client_secret"]
+        .into_iter()
+        .chain(["client_secret_file", "credential"])
+        .filter(|k| t.has(k))
+        .collect();
+    let env_fn = cx.env;
+    let env = |name: &str| env_fn(name).filter(|v| !v.is_empty());
+    let credential = match given.as_slice() {
+        [] => {
+            let msg = "missing credentials: give account_key, sas_token, a service principal (tenant_id, client_id, \
+                       client_secret) or credential = \"workload-identity\" | \"managed-identity\"";
             cx.missing(Some(t.span.clone()), &t.path, "account_key", msg);
             None
         }
+        [_, second, ..] => {
+            t.report_key(cx, second, format!("give one credential, not both {} and {second}", given[0]));
+            None
+        }
+        ["account_key"] => account_key.map(AzureCredential::AccountKey),
+        ["account_key_file"] => account_key_file.map(AzureCredential::AccountKeyFile),
+        ["sas_token"] => sas_token.map(AzureCredential::Sas),
+        ["sas_token_file"] => sas_token_file.map(AzureCredential::SasFile),
+        [secret @ ("client_secret" | "client_secret_file")] => {
+            let tenant = tenant_id.clone().or_else(|| env("AZURE_TENANT_ID"));
+            let client = client_id.clone().or_else(|| env("AZURE_CLIENT_ID"));
+            let client_secret = match *secret {
+                "client_secret" => client_secret.map(SecretValue::Inline),
+                _ => client_secret_file.map(SecretValue::File),
+            };
+            for (key, value) in [("tenant_id", &tenant), ("client_id", &client)] {
+                if value.is_none() && !t.has(key) {
+                    let var = if key == "tenant_id" { "AZURE_TENANT_ID" } else { "AZURE_CLIENT_ID" };
+                    cx.missing(
+                        Some(t.span.clone()),
+                        &t.path,
+                        key,
+                        format!("a service principal needs {key} (or {var})"),
+                    );
+                }
+            }
+            match (tenant, client, client_secret) {
+                (Some(tenant_id), Some(client_id), Some(client_secret)) => Some(AzureCredential::ServicePrincipal {
+                    tenant_id,
+                    client_id,
+                    client_secret,
+                    authority_host: authority_host.clone(),
+                }),
+                _ => None,
+            }
+        }
+        _ => match kind {
+            Some(CredentialKind::Workload) => {
+                let tenant = tenant_id.clone().or_else(|| env("AZURE_TENANT_ID"));
+                let client = client_id.clone().or_else(|| env("AZURE_CLIENT_ID"));
+                let file = env("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from);
+                let mut missing = Vec::new();
+                for (var, ok) in [
+                    ("AZURE_TENANT_ID (or tenant_id)", tenant.is_some()),
+                    ("AZURE_CLIENT_ID (or client_id)", client.is_some()),
+                    ("AZURE_FEDERATED_TOKEN_FILE", file.is_some()),
+                ] {
+                    if !ok {
+                        missing.push(var);
+                    }
+                }
+                if !missing.is_empty() {
+                    let msg =
+                        format!("workload identity needs {} in the environment (AKS sets them)", missing.join(", "));
+                    t.report_key(cx, "credential", msg);
+                }
+                match (tenant, client, file) {
+                    (Some(tenant_id), Some(client_id), Some(token_file)) => Some(AzureCredential::WorkloadIdentity {
+                        tenant_id,
+                        client_id,
+                        token_file,
+                        authority_host: authority_host.clone().or_else(|| env("AZURE_AUTHORITY_HOST")),
+                    }),
+                    _ => None,
+                }
+            }
+            Some(CredentialKind::Managed) => {
+                if t.has("tenant_id") {
+                    t.report_key(
+                        cx,
+                        "tenant_id",
+                        "a managed identity takes no tenant_id (only client_id, for a user-assigned one)",
+                    );
+                }
+                Some(AzureCredential::ManagedIdentity { client_id: client_id.clone() })
+            }
+            None => None,
+        },
     };
+    if matches!(given.as_slice(), ["account_key" | "account_key_file" | "sas_token" | "sas_token_file"]) {
+        for key in ["tenant_id", "client_id", "authority_host"] {
+            if t.has(key) {
+                t.report_key(cx, key, format!("is for an Entra ID identity, not with {}", given[0]));
+            }
+        }
+    }
     let scopes = storage_url.iter().map(AzureStorageUrl::scope).collect();
     let config = match (storage_url, credential) {
         (Some(storage_url), Some(credential)) => Some(AzureConfig { storage_url, credential, ca_file }),
         _ => None,
     };
     Read { config, scopes }
+}
+
+/// `credential`.
+#[derive(Clone, Copy, Debug)]
+enum CredentialKind {
+    Workload,
+    Managed,
+}
+
+fn as_credential_kind(v: Scalar) -> Result<CredentialKind, String> {
+    match as_nonempty(v)?.as_str() {
+        "workload-identity" => Ok(CredentialKind::Workload),
+        "managed-identity" => Ok(CredentialKind::Managed),
+        other => Err(format!("{other:?} is not a credential: expected \"workload-identity\" or \"managed-identity\"")),
+    }
+}
+
+fn as_authority_host(v: Scalar) -> Result<String, String> {
+    let host = as_nonempty(v)?;
+    if !host.starts_with("https://") || host.parse::<http::Uri>().is_err() {
+        return Err(format!("{host:?} is not an https:// URL, like \"https://login.microsoftonline.com\""));
+    }
+    Ok(host)
+}
+
+/// A `*_file` secret key: a file whose content (less a trailing newline,
+/// [`read_secret_text`]) passes `check` now; the backend reads it again
+/// when it changes.
+fn as_secret_file(v: Scalar, check: fn(&str) -> Result<Secret, String>) -> Result<PathBuf, String> {
+    let path = as_existing_file(v)?;
+    check(&read_secret_text(&path)?)?;
+    Ok(path)
+}
+
+/// An account key as a file holds it.
+pub fn as_account_key_text(key: &str) -> Result<Secret, String> {
+    as_account_key(Scalar::Str(key.to_owned()))
+}
+
+/// A SAS as a file holds it.
+pub fn as_sas_text(token: &str) -> Result<Secret, String> {
+    as_sas_token(Scalar::Str(token.to_owned()))
 }
 
 fn as_account_key(v: Scalar) -> Result<Secret, String> {
