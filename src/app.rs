@@ -47,7 +47,9 @@ pub async fn serve(path: &Path) -> ExitCode {
     {
         return code;
     }
-    // The media listener last: its `listening` line tells scripts everything is up.
+    // The media listener last: its `listening` line tells scripts everything is up, so
+    // /readyz says ready before it is printed (a failed bind ends the process anyway).
+    live.set_ready();
     let listener = match server::bind(&config.server).await {
         Ok(l) => l,
         Err(e) => {
@@ -55,7 +57,6 @@ pub async fn serve(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    live.set_ready();
     tokio::spawn(watcher);
     // Statuses are for the admin API: without it, no storage request is made at start.
     if config.admin.is_some() {
