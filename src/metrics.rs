@@ -243,6 +243,13 @@ impl Metrics {
     }
 
     /// One credential refresh of `integration`: `outcome` is `ok` or `error`.
+    /// What a credential cache calls after each fetch: counts
+    /// `credential_refreshes_total{integration, outcome="ok" | "error"}`.
+    pub fn credential_observer(&self, integration: &str) -> crate::integration::token::Observer {
+        let (metrics, integration) = (self.clone(), integration.to_owned());
+        std::sync::Arc::new(move |ok: bool| metrics.credential_refresh(&integration, if ok { "ok" } else { "error" }))
+    }
+
     pub fn credential_refresh(&self, integration: &str, outcome: &str) {
         self.count(CREDENTIAL_REFRESHES, &[("integration", integration), ("outcome", outcome)]);
     }

@@ -59,7 +59,7 @@ fn server_config(poll: &str, parts: &[&str]) -> String {
 fn keys_of(integration: &Value) -> Value {
     let mut v = integration.clone();
     if let Some(map) = v.as_object_mut() {
-        for k in ["status", "last_test", "problems"] {
+        for k in ["status", "last_test", "problems", "credential_source", "credentials_expire"] {
             map.remove(k);
         }
     }

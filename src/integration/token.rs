@@ -104,7 +104,12 @@ struct Inner<T> {
     fetch: Fetch<T>,
     /// Bumped after each fetch, for the callers waiting for it.
     done: watch::Sender<u64>,
+    /// Told the outcome of each fetch (`true`: ok), for the metrics.
+    observer: std::sync::OnceLock<Observer>,
 }
+
+/// Hears the outcome of each fetch.
+pub type Observer = Arc<dyn Fn(bool) + Send + Sync>;
 
 impl<T> Clone for TokenCache<T> {
     fn clone(&self) -> Self {
@@ -123,7 +128,13 @@ impl<T: Clone + Send + Sync + 'static> TokenCache<T> {
             failures: 0,
             not_before: None,
         };
-        TokenCache { inner: Arc::new(Inner { state: Mutex::new(state), fetch, done: watch::channel(0).0 }) }
+        let done = watch::channel(0).0;
+        TokenCache { inner: Arc::new(Inner { state: Mutex::new(state), fetch, done, observer: Default::default() }) }
+    }
+
+    /// Tells `observer` the outcome of every fetch from now on (the first observer set stays).
+    pub fn observe(&self, observer: Observer) {
+        let _ = self.inner.observer.set(observer);
     }
 
     /// The current credential, fetching one first when none is valid.
@@ -194,6 +205,9 @@ impl<T: Clone + Send + Sync + 'static> Inner<T> {
                 )),
                 _ => Ok(fresh),
             });
+            if let Some(observe) = inner.observer.get() {
+                observe(result.is_ok());
+            }
             let wake = {
                 let mut state = inner.lock();
                 state.refreshing = false;

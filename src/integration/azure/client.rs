@@ -167,6 +167,9 @@ impl AzureBackend {
     /// Records this integration's requests to its storage in `metrics`.
     pub fn with_metrics(mut self, metrics: &crate::metrics::Metrics) -> Self {
         self.client = self.client.with_metrics(metrics);
+        if let Auth::Bearer(identity) = &self.auth {
+            identity.observe(metrics.credential_observer(self.client.integration()));
+        }
         self
     }
 

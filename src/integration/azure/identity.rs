@@ -135,6 +135,11 @@ impl Identity {
     }
 
     /// `service-principal`, `workload-identity` or `managed-identity`.
+    /// Tells `observer` the outcome of each token fetch.
+    pub fn observe(&self, observer: crate::integration::token::Observer) {
+        self.tokens.observe(observer);
+    }
+
     pub fn source(&self) -> &'static str {
         self.source
     }

@@ -82,6 +82,7 @@ impl S3Backend {
     /// Records this integration's requests to its storage in `metrics`.
     pub fn with_metrics(mut self, metrics: &crate::metrics::Metrics) -> Self {
         self.client = self.client.with_metrics(metrics);
+        self.keys.observe(metrics.credential_observer(&self.name));
         self
     }
 

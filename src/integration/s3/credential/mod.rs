@@ -164,6 +164,13 @@ impl S3Keys {
 
     /// The source in use (`static`, `env`, `web-identity`, `instance`) and,
     /// for temporary keys, when those held now expire.
+    /// Tells `observer` the outcome of each refresh of temporary credentials.
+    pub fn observe(&self, observer: crate::integration::token::Observer) {
+        if let Provider::Temporary(cache) = &self.provider {
+            cache.observe(observer);
+        }
+    }
+
     pub fn status(&self) -> (SourceName, Option<SystemTime>) {
         match &self.provider {
             Provider::Static(_) => (self.source, None),
