@@ -135,12 +135,14 @@ pub async fn check(path: &Path) -> ExitCode {
     for (integration, test) in futures_util::future::join_all(tests).await {
         failed |= !test.ok;
         let verdict = if test.ok { "ok  " } else { "FAIL" };
-        println!("{verdict} {} ({}): {}: {}", integration.name, integration.kind_name(), test.code, test.message);
-        if let Some((source, expires)) = integration.credential_status() {
+        // One line per integration, the credential source (never the credentials) last.
+        let credentials = integration.credential_status().map_or_else(String::new, |(source, expires)| {
             let until =
-                expires.map(|t| format!(", expire {}", crate::integration::probe::rfc3339(t))).unwrap_or_default();
-            println!("     credentials: {source}{until}");
-        }
+                expires.map(|t| format!(" until {}", crate::integration::probe::rfc3339(t))).unwrap_or_default();
+            format!(" [credentials: {source}{until}]")
+        });
+        let (name, kind) = (&integration.name, integration.kind_name());
+        println!("{verdict} {name} ({kind}): {}: {}{credentials}", test.code, test.message);
     }
     for cfg in config.integrations.iter().filter(|c| !c.missing().is_empty()) {
         failed = true;

@@ -13,7 +13,7 @@
 mod common;
 
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -333,11 +333,23 @@ fn azurite_main() -> Option<PathBuf> {
 }
 
 impl Azurite {
+    /// Starts Azurite in OAuth mode over HTTPS and waits for its own
+    /// "successfully listens on" line (a port taken by another test's listener in between
+    /// makes it exit: then again on another port).
     fn start(pki: &Pki) -> Option<Azurite> {
         let main = azurite_main()?;
+        for _ in 0..3 {
+            if let Some(azurite) = Azurite::try_start(&main, pki) {
+                return Some(azurite);
+            }
+        }
+        panic!("Azurite did not start on three ports in a row");
+    }
+
+    fn try_start(main: &Path, pki: &Pki) -> Option<Azurite> {
         let port = StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("node")
+        let mut child = Command::new("node")
             .arg(main)
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
             .args(["--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry"])
@@ -348,18 +360,29 @@ impl Azurite {
             .arg(pki.dir.path().join("key.pem"))
             .current_dir(dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("cannot run node");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("successfully listens on") && tx.send(()).is_err() {
+                    return;
+                }
+            }
+        });
         let mut azurite = Azurite { child, port, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(azurite.child.try_wait().unwrap().is_none(), "Azurite exited at start");
-            assert!(Instant::now() < deadline, "Azurite did not listen on {port} within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(()) => Some(azurite),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = azurite.child.wait(); // it closed its stdout: it exited (the port was taken)
+                None
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("Azurite did not listen on {port} within 30 s"),
         }
-        Some(azurite)
     }
 
     fn container_url(&self, container: &str) -> String {

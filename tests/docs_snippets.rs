@@ -29,7 +29,8 @@ const GUIDES: [&str; 4] = ["aws-s3.md", "minio.md", "google-cloud-storage.md", "
 
 /// Keys whose validation opens a file: the guide's path is the reader's, so
 /// the test points them at a file that exists here.
-const FILE_KEYS: [&str; 5] = ["ca_file", "tls_cert", "tls_key", "secret_access_key_file", "session_token_file"];
+const FILE_KEYS: [&str; 6] =
+    ["ca_file", "tls_cert", "tls_key", "secret_access_key_file", "session_token_file", "client_secret_file"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

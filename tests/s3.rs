@@ -575,6 +575,7 @@ fn check_passes_with_good_credentials_and_prints_one_line_per_integration() {
     assert_eq!(lines.len(), 2, "expected one line per integration: {}", output_text(&out));
     assert!(lines.iter().any(|l| l.contains("first")), "{}", output_text(&out));
     assert!(lines.iter().any(|l| l.contains("second")), "{}", output_text(&out));
+    assert!(lines.iter().all(|l| l.ends_with("[credentials: static]")), "the source, last: {}", output_text(&out));
 }
 
 #[test]
