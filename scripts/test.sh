@@ -124,45 +124,37 @@ install_browser_tools() {
     log "browser tests: $("$MEDIAGATE_TEST_CHROMIUM" --version 2>/dev/null), playwright-core $PLAYWRIGHT_VERSION, $(ffprobe -version | head -n1 | cut -d' ' -f1-3)"
 }
 
-# REDbot, the HTTP linter (tests/redbot.rs), in a Python venv of its own.
-REDBOT_VERSION="2.7.1"
-REDBOT_BIN="$PEERS/redbot/bin/redbot"
-install_redbot() {
-    if [[ -n "${MEDIAGATE_TEST_REDBOT:-}" ]]; then
-        log "REDbot: using the given $MEDIAGATE_TEST_REDBOT"
+# A Python tool from PyPI in a venv of its own under $PEERS/<package>: installs
+# PACKAGE==VERSION unless that version is there, then exports VAR=<its command>.
+# A VAR set beforehand names a tool to use instead.
+install_pip_tool() { # <package> <version> <command> <VAR> <what it is for>
+    local package="$1" version="$2" command="$3" var="$4" what="$5"
+    local venv="$PEERS/$package" bin="$PEERS/$package/bin/$command"
+    if [[ -n "${!var:-}" ]]; then
+        log "$package: using the given ${!var}"
         return 0
     fi
-    if ! { [[ -x "$REDBOT_BIN" ]] && "$PEERS/redbot/bin/pip" show redbot 2>/dev/null | grep -x "Version: $REDBOT_VERSION" >/dev/null; }; then
-        header "installing REDbot $REDBOT_VERSION into $PEERS/redbot"
-        if ! python3 -m venv "$PEERS/redbot"; then
-            ensure_debs python3-venv && python3 -m venv "$PEERS/redbot" || return 1
-        fi
-        "$PEERS/redbot/bin/pip" install --quiet --disable-pip-version-check "redbot==$REDBOT_VERSION" || return 1
-    fi
-    [[ -x "$REDBOT_BIN" ]] || return 1
-    export MEDIAGATE_TEST_REDBOT="$REDBOT_BIN"
-    log "REDbot $REDBOT_VERSION: $REDBOT_BIN"
-}
-
-# openapi-spec-validator (tests/openapi.rs checks docs/openapi.json with it), in a venv of its own.
-OPENAPI_VALIDATOR_VERSION="0.9.0"
-OPENAPI_VALIDATOR_BIN="$PEERS/openapi-spec-validator/bin/openapi-spec-validator"
-install_openapi_validator() {
-    if [[ -n "${MEDIAGATE_TEST_OPENAPI_VALIDATOR:-}" ]]; then
-        log "openapi-spec-validator: using the given $MEDIAGATE_TEST_OPENAPI_VALIDATOR"
-        return 0
-    fi
-    local venv="$PEERS/openapi-spec-validator"
-    if ! { [[ -x "$OPENAPI_VALIDATOR_BIN" ]] && "$venv/bin/pip" show openapi-spec-validator 2>/dev/null | grep -x "Version: $OPENAPI_VALIDATOR_VERSION" >/dev/null; }; then
-        header "installing openapi-spec-validator $OPENAPI_VALIDATOR_VERSION into $venv"
+    if ! { [[ -x "$bin" ]] && "$venv/bin/pip" show "$package" 2>/dev/null | grep -x "Version: $version" >/dev/null; }; then
+        header "installing $package $version into $venv ($what)"
         if ! python3 -m venv "$venv"; then
             ensure_debs python3-venv && python3 -m venv "$venv" || return 1
         fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION" || return 1
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "$package==$version" || return 1
     fi
-    [[ -x "$OPENAPI_VALIDATOR_BIN" ]] || return 1
-    export MEDIAGATE_TEST_OPENAPI_VALIDATOR="$OPENAPI_VALIDATOR_BIN"
-    log "openapi-spec-validator $OPENAPI_VALIDATOR_VERSION: $OPENAPI_VALIDATOR_BIN"
+    [[ -x "$bin" ]] || return 1
+    export "$var=$bin"
+    log "$package $version: $bin"
+}
+
+# REDbot, the HTTP linter (tests/redbot.rs).
+install_redbot() {
+    install_pip_tool redbot 2.7.1 redbot MEDIAGATE_TEST_REDBOT "the HTTP linter of tests/redbot.rs"
+}
+
+# openapi-spec-validator (tests/openapi.rs checks docs/openapi.json with it).
+install_openapi_validator() {
+    install_pip_tool openapi-spec-validator 0.9.0 openapi-spec-validator MEDIAGATE_TEST_OPENAPI_VALIDATOR \
+        "tests/openapi.rs checks docs/openapi.json with it"
 }
 
 # ---------------------------------------------------------------- servers
@@ -237,8 +229,8 @@ main() {
         exit 1
     }
     install_browser_tools || peer_missing "chromium, ffmpeg, openssl or playwright-core could not be installed"
-    install_redbot || peer_missing "REDbot $REDBOT_VERSION could not be installed"
-    install_openapi_validator || peer_missing "openapi-spec-validator $OPENAPI_VALIDATOR_VERSION could not be installed"
+    install_redbot || peer_missing "REDbot could not be installed"
+    install_openapi_validator || peer_missing "openapi-spec-validator could not be installed"
 
     if [[ -n "${MEDIAGATE_TEST_S3_ENDPOINT:-}" ]]; then
         log "S3: using the given server $MEDIAGATE_TEST_S3_ENDPOINT"

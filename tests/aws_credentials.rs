@@ -74,7 +74,7 @@ impl StandIn {
             let rcgen::CertifiedKey { cert, signing_key } =
                 rcgen::generate_simple_self_signed(vec!["sts.localhost".to_owned()]).unwrap();
             let ca = dir.path().join("ca.pem");
-            std::fs::write(&ca, pem(cert.der())).unwrap();
+            std::fs::write(&ca, pem("CERTIFICATE", cert.der())).unwrap();
             let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
             let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
@@ -142,15 +142,6 @@ impl StandIn {
     }
 }
 
-/// A certificate in PEM (RFC 7468). (tests/faults.rs has the same helper;
-/// rcgen's own `pem` feature is off.)
-fn pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
-}
-
 /// `2026-12-03T01:02:03Z` for `now + d`.
 fn rfc3339_in(d: Duration) -> String {
     let t = time::OffsetDateTime::from(SystemTime::now() + d);
@@ -211,6 +202,16 @@ fn web_identity_lines(sts: &StandIn, token_file: &Path) -> String {
     )
 }
 
+/// A token file holding `token`, and a mediagate whose integration "wi"
+/// reads `bucket` with web identity through `sts` (the directory holds the file).
+fn web_identity_gate(s3: &S3Peer, bucket: &str, sts: &StandIn, token: &str) -> (MediaGate, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, token).unwrap();
+    let mg = MediaGate::start(&config(&[&integration(s3, "wi", bucket, &web_identity_lines(sts, &token_file))]));
+    (mg, token_file, dir)
+}
+
 /// Seeds `count` small objects `o/<i>.txt` (distinct keys, so each request
 /// reaches the storage instead of mediagate's cache).
 fn seed_many(s3: &S3Peer, bucket: &str, count: usize) {
@@ -226,15 +227,6 @@ fn expect_object(mg: &MediaGate, bucket: &str, i: usize) {
     assert_eq!(r.text(), format!("object {i}"));
 }
 
-/// Polls `cond` every 50 ms for up to `limit`.
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !cond() {
-        assert!(started.elapsed() < limit, "waited {limit:?} for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 // ------------------------------------------------------------------ tests
 
 #[test]
@@ -246,10 +238,7 @@ fn web_identity_keys_from_sts_sign_requests_that_the_real_s3_server_verifies() {
     let sts = StandIn::start(true, move |n, _| {
         (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(3600)), Duration::ZERO)
     });
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, "jwt-one\n").unwrap();
-    let mg = MediaGate::start(&config(&[&integration(&s3, "wi", &bucket, &web_identity_lines(&sts, &token_file))]));
+    let (mg, _token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt-one\n");
 
     expect_object(&mg, &bucket, 0);
     expect_object(&mg, &bucket, 1);
@@ -273,18 +262,18 @@ fn short_lived_keys_are_refreshed_before_expiry_with_the_token_file_read_again()
     let sts = StandIn::start(true, move |n, _| {
         (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(2)), Duration::ZERO)
     });
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, "jwt-one").unwrap();
-    let mg = MediaGate::start(&config(&[&integration(&s3, "wi", &bucket, &web_identity_lines(&sts, &token_file))]));
+    let (mg, token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt-one");
 
     expect_object(&mg, &bucket, 0);
     std::fs::write(&token_file, "jwt-two").unwrap();
-    // Requests every 100 ms for 5 s: longer than two lifetimes, none fails.
-    for i in 1..50 {
-        expect_object(&mg, &bucket, i);
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Requests keep flowing, none failing, until two refreshes were asked
+    // (longer than two lifetimes).
+    let mut i = 0;
+    wait_for("two refreshes", Duration::from_secs(15), || {
+        i += 1;
+        expect_object(&mg, &bucket, 1 + i % 59);
+        sts.calls() >= 3
+    });
     let seen = sts.seen();
     assert!(seen.len() >= 3, "refreshed while serving: {} STS calls", seen.len());
     assert_eq!(seen[0].param("WebIdentityToken"), Some("jwt-one"));
@@ -306,10 +295,7 @@ fn two_hundred_concurrent_requests_during_a_refresh_cause_exactly_one_sts_call()
         let (life, delay) = if n == 1 { (6, 0) } else { (3600, 1000) };
         (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(life)), Duration::from_millis(delay))
     });
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, "jwt").unwrap();
-    let mg = MediaGate::start(&config(&[&integration(&s3, "wi", &bucket, &web_identity_lines(&sts, &token_file))]));
+    let (mg, _token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt");
 
     expect_object(&mg, &bucket, 200);
     let first = sts.seen()[0].at;
@@ -342,16 +328,16 @@ fn an_sts_outage_does_not_interrupt_service_while_the_old_keys_are_valid() {
         ),
         _ => (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(3600)), Duration::ZERO),
     });
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, "jwt").unwrap();
-    let mg = MediaGate::start(&config(&[&integration(&s3, "wi", &bucket, &web_identity_lines(&sts, &token_file))]));
+    let (mg, _token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt");
 
-    // Requests every 200 ms for ~9.8 s: across the refresh point, the outage and the old keys' expiry.
-    for i in 0..49 {
-        expect_object(&mg, &bucket, i);
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // Requests keep flowing, none failing, across the refresh point and the
+    // outage, until STS recovered (its 7th call answers).
+    let mut i = 0;
+    wait_for("STS to recover", Duration::from_secs(20), || {
+        i += 1;
+        expect_object(&mg, &bucket, i % 50);
+        sts.calls() >= 7
+    });
     let seen = sts.seen();
     assert!(seen.len() >= 7, "STS failed, was retried and recovered: {} calls", seen.len());
 }
@@ -364,10 +350,7 @@ fn sts_refusing_gives_502_upstream_denied_naming_the_integration_and_the_source(
     let body = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>\
                 <Message>Couldn't retrieve verification key from your identity provider</Message></Error></ErrorResponse>";
     let sts = StandIn::start(true, move |_, _| (400, body.to_owned(), Duration::ZERO));
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, "jwt-secret-looking-value").unwrap();
-    let mg = MediaGate::start(&config(&[&integration(&s3, "wi", &bucket, &web_identity_lines(&sts, &token_file))]));
+    let (mg, token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt-secret-looking-value");
 
     let r = get(&mg.path_url("s3", &bucket, "o/0.txt"), &[]);
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.describe());

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use common::{MediaGate, config, get, runtime, toml_str};
+use common::{MediaGate, config, get, pem, runtime, toml_str, wait_for};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -94,14 +94,6 @@ impl Pki {
         let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
     }
-}
-
-/// PEM (RFC 7468): base64 in lines of 64.
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
 // ------------------------------------------------------------------ tokens
@@ -466,15 +458,6 @@ impl Setup {
 
     fn blob_url(&self, mg: &MediaGate) -> String {
         mg.url(&format!("/az/{ACCOUNT}/{}/{BLOB}", self.container))
-    }
-}
-
-/// Polls `cond` (each poll does real work: a request) until it holds.
-fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{
-    MediaGate, TestResponse, config, get, get_streaming, pattern_bytes, runtime, sha256_hex, toml_str, wait_until,
+    MediaGate, TestResponse, config, get, get_streaming, pattern_bytes, pem, runtime, sha256_hex, toml_str, wait_until,
 };
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
@@ -281,7 +281,7 @@ impl Ca {
 
     fn write_pem(&self, dir: &Path) -> std::path::PathBuf {
         let path = dir.join("ca.pem");
-        std::fs::write(&path, pem(self.issuer.as_ref().der())).unwrap();
+        std::fs::write(&path, pem("CERTIFICATE", self.issuer.as_ref().der())).unwrap();
         path
     }
 
@@ -304,14 +304,6 @@ impl Ca {
             .with_single_cert(chain, key)
             .unwrap()
     }
-}
-
-/// A certificate in PEM (RFC 7468): base64 in lines of 64.
-fn pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
 }
 
 /// The stand-in's name: under `.localhost`, which mediagate resolves to loopback.

@@ -151,16 +151,17 @@ impl Live {
     /// Every integration, in file order.
     pub fn list(&self) -> Vec<Listed> {
         let registry = self.inner.registry.load();
-        registry.configs().iter().map(|c| self.listed(c)).collect()
+        registry.configs().iter().map(|c| self.listed(&registry, c)).collect()
     }
 
     /// One integration, or `404 not_found`.
     pub fn get(&self, name: &str) -> Result<Listed> {
         let registry = self.inner.registry.load();
-        registry.configs().iter().find(|c| c.name == name).map(|c| self.listed(c)).ok_or_else(|| not_found(name))
+        let cfg = registry.configs().iter().find(|c| c.name == name).ok_or_else(|| not_found(name))?;
+        Ok(self.listed(&registry, cfg))
     }
 
-    fn listed(&self, cfg: &IntegrationConfig) -> Listed {
+    fn listed(&self, registry: &Registry, cfg: &IntegrationConfig) -> Listed {
         let test = lock(&self.inner.tests).get(&cfg.name).cloned();
         let status = match (&cfg.kind, &test) {
             (IntegrationKind::Incomplete(_), _) => "incomplete",
@@ -169,7 +170,7 @@ impl Live {
             (_, None) => "untested",
         };
         let problems = cfg.missing().iter().map(|p| (p.key.clone(), p.message.clone())).collect();
-        let credentials = self.inner.registry.load().get(&cfg.name).and_then(|i| i.credential_status());
+        let credentials = registry.get(&cfg.name).and_then(|i| i.credential_status());
         Listed { integration: cfg.redacted(), status, test, problems, credentials }
     }
 
@@ -198,8 +199,7 @@ impl Live {
             return Err(Error::new(Kind::Conflict, format!("{msg}; nothing was saved"))
                 .with_problems(vec![key(problem_key, msg)]));
         }
-        Registry::build(std::slice::from_ref(&candidate), &self.inner.upstream, self.path())
-            .map_err(|e| bad_config("the integration cannot be built; nothing was saved", messages(e)))?;
+        // Built once, by the rebuild in `write`: a failure there saves nothing.
         let created = self.write(&current, |text| persist::upsert_integration(text, name, &fields)).await?;
         lock(&self.inner.tests).remove(name);
         Ok(created)
@@ -246,9 +246,8 @@ impl Live {
             let registry = self.inner.registry.load();
             registry.all().iter().map(|i| i.name.clone()).filter(|n| !tested.contains_key(n)).collect()
         };
-        for name in names {
-            let _ = self.test(&name).await;
-        }
+        // At once, not one after another: each may take up to TEST_TIMEOUT.
+        futures_util::future::join_all(names.iter().map(|name| self.test(name))).await;
     }
 
     /// Re-reads the file; an invalid one keeps the running config and says why.

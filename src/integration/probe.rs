@@ -256,24 +256,24 @@ async fn read_at_most(mut body: crate::http::body::Body, limit: usize) -> Result
 /// Removes every occurrence of each secret from a text the storage sent
 /// (which is shown only when no sentence of the table fits).
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
-    secrets.iter().filter(|s| s.len() >= 4).fold(text.to_owned(), |t, s| t.replace(s, "********"))
+    let marker = crate::integration::config::SECRET_MARKER;
+    secrets.iter().filter(|s| s.len() >= 4).fold(text.to_owned(), |t, s| t.replace(s, marker))
+}
+
+/// The context of an S3 integration "media", for the tests of this module and of [`sentence`].
+#[cfg(test)]
+fn test_s3_context() -> Context<'static> {
+    Context {
+        integration: "media",
+        storage: Storage::S3 { endpoint: "s3.example:9000", tls: true, region: "us-east-1", access_key_id: "AKID1" },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn s3() -> Context<'static> {
-        Context {
-            integration: "media",
-            storage: Storage::S3 {
-                endpoint: "s3.example:9000",
-                tls: true,
-                region: "us-east-1",
-                access_key_id: "AKID1",
-            },
-        }
-    }
+    use super::test_s3_context as s3;
 
     #[test]
     fn a_connect_timeout_names_connect_timeout_and_a_first_byte_timeout_names_its_setting() {

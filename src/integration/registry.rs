@@ -34,11 +34,8 @@ pub type SharedRegistry = Arc<arc_swap::ArcSwap<Registry>>;
 /// An integration of the registry: ready to serve, or saved unfinished.
 enum Entry {
     Ready(Arc<Integration>),
-    /// Owns its scope and serves nothing: the message says what it lacks.
-    Incomplete {
-        name: String,
-        lacks: String,
-    },
+    /// Owns its scope and serves nothing; its config says what it lacks.
+    Incomplete,
 }
 
 /// All integrations, indexed by scope.
@@ -93,7 +90,7 @@ impl Registry {
         let i = self.configs.iter().position(|c| c.name == cfg.name && c.raw == cfg.raw)?;
         match &self.entries[i] {
             Entry::Ready(integration) => Some(integration.clone()),
-            Entry::Incomplete { .. } => None,
+            Entry::Incomplete => None,
         }
     }
 
@@ -109,12 +106,9 @@ impl Registry {
     /// The integration that serves `loc`, by the rules in the module doc.
     pub fn resolve(&self, loc: &Locator) -> Result<&Arc<Integration>> {
         let index = self.scopes.get(&Scope::of(loc)).or_else(|| self.scopes.get(&Scope::default_for(loc)));
-        match index.map(|&i| &self.entries[i]) {
-            Some(Entry::Ready(integration)) => Ok(integration),
-            Some(Entry::Incomplete { name, lacks }) => Err(Error::new(
-                Kind::NoIntegration,
-                format!("integration \"{name}\" serves {} but is incomplete: {lacks}", describe_scope(loc)),
-            )),
+        match index.map(|&i| (&self.entries[i], &self.configs[i])) {
+            Some((Entry::Ready(integration), _)) => Ok(integration),
+            Some((Entry::Incomplete, cfg)) => Err(incomplete(cfg, loc)),
             None => Err(Error::new(
                 Kind::NoIntegration,
                 format!(
@@ -133,7 +127,7 @@ impl Registry {
             .iter()
             .filter_map(|e| match e {
                 Entry::Ready(i) => Some(i.clone()),
-                Entry::Incomplete { .. } => None,
+                Entry::Incomplete => None,
             })
             .collect()
     }
@@ -145,8 +139,25 @@ impl Registry {
 
     /// The ready integration named `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Integration>> {
-        self.all().into_iter().find(|i| i.name == name)
+        self.entries.iter().find_map(|e| match e {
+            Entry::Ready(i) if i.name == name => Some(i.clone()),
+            _ => None,
+        })
     }
+}
+
+/// `404 no_integration` for a locator in the scope of incomplete `cfg`, naming what it lacks.
+fn incomplete(cfg: &IntegrationConfig, loc: &Locator) -> Error {
+    let keys: Vec<String> = cfg.missing().iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
+    Error::new(
+        Kind::NoIntegration,
+        format!(
+            "integration \"{}\" serves {} but is incomplete: it lacks {}; finish it in the config file or the admin API",
+            cfg.name,
+            describe_scope(loc),
+            keys.join("; ")
+        ),
+    )
 }
 
 fn describe_scope(loc: &Locator) -> String {
@@ -166,11 +177,7 @@ fn build_entry(
         IntegrationKind::S3(s3) => Backend::S3(S3Backend::new(&cfg.name, s3, upstream)?.with_metrics(metrics)),
         IntegrationKind::Azure(az) => Backend::Azure(AzureBackend::new(&cfg.name, az, upstream)?.with_metrics(metrics)),
         IntegrationKind::Local(local) => Backend::Local(LocalBackend::new(&cfg.name, local)?),
-        IntegrationKind::Incomplete(missing) => {
-            let keys: Vec<String> = missing.iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
-            let lacks = format!("it lacks {}; finish it in the config file or the admin API", keys.join("; "));
-            return Ok(Entry::Incomplete { name: cfg.name.clone(), lacks });
-        }
+        IntegrationKind::Incomplete(_) => return Ok(Entry::Incomplete),
     };
     let cache_control =
         HeaderValue::from_str(&cfg.cache_control).map_err(|_| "cache_control is not a valid header value")?;

@@ -996,6 +996,11 @@ pub fn get_partial(url: &str, headers: &[(&str, &str)], stop_after: u64) -> (Sta
 /// Polls `cond` every 50 ms until it holds or `limit` passes; returns whether
 /// it held. For waiting on effects, never for asserting speed: give a
 /// generous `limit`.
+/// As [`wait_until`], and fails the test naming `what` when `cond` never held.
+pub fn wait_for(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+    assert!(wait_until(limit, cond), "waited {limit:?} for {what}");
+}
+
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
@@ -1055,4 +1060,13 @@ impl MediaGate {
             .unwrap_or_else(|| panic!("no `mediagate admin API listening on` line in stdout:\n{}", stdout.join("\n")));
         url.trim().trim_end_matches('/').to_owned()
     }
+}
+
+/// PEM (RFC 7468) of `der` under `label` (`CERTIFICATE`, `PRIVATE KEY`):
+/// base64 in lines of 64. (rcgen's own `pem` feature is off.)
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }

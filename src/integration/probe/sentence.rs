@@ -313,17 +313,7 @@ mod tests {
 
     use super::*;
 
-    fn s3() -> Context<'static> {
-        Context {
-            integration: "media",
-            storage: Storage::S3 {
-                endpoint: "s3.example:9000",
-                tls: true,
-                region: "us-east-1",
-                access_key_id: "AKID1",
-            },
-        }
-    }
+    use crate::integration::probe::test_s3_context as s3;
 
     fn azure(auth: AzureAuth) -> Context<'static> {
         Context {
