@@ -19,14 +19,14 @@ pub const KEYS: &[KeyDef] = &[
         "The container URL (https://<account>.blob.core.windows.net/<container>), also the scope",
     )
     .required(),
-    KeyDef::string("account_key", "The storage account key (base64), or give account_key_file")
+    KeyDef::string("account_key", "The storage account key, in base64; or give account_key_file instead")
         .secret()
         .sources(&[Needs("account-key")]),
     KeyDef::string("account_key_file", "A file holding the account key (read less a trailing newline)")
         .sources(&[May("account-key")]),
     KeyDef::string(
         "sas_token",
-        "A SAS with read (r) and list (l) permissions: its query string, sv=...&sig=... (or give sas_token_file)",
+        "A SAS with read (r) and list (l) permissions: its query string, sv=...&sig=...; or give sas_token_file instead",
     )
     .secret()
     .sources(&[Needs("sas")]),
@@ -43,7 +43,7 @@ pub const KEYS: &[KeyDef] = &[
          managed identity: the client ID of a user-assigned identity",
     )
     .sources(&[Needs("service-principal"), May("workload-identity"), May("managed-identity")]),
-    KeyDef::string("client_secret", "Service principal: the client secret (or give client_secret_file)")
+    KeyDef::string("client_secret", "Service principal: the client secret; or give client_secret_file instead")
         .secret()
         .sources(&[Needs("service-principal")]),
     KeyDef::string(

@@ -23,7 +23,7 @@ pub const KEYS: &[KeyDef] = &[
     KeyDef::string("tls", "Use HTTPS").kind(ValueKind::Boolean).default("true"),
     KeyDef::string("region", "Signing region").default("us-east-1"),
     KeyDef::string("access_key_id", "Access key id").sources(&[Needs("static")]),
-    KeyDef::string("secret_access_key", "Secret access key (or give secret_access_key_file)")
+    KeyDef::string("secret_access_key", "Secret access key; or give secret_access_key_file instead")
         .secret()
         .sources(&[Needs("static")]),
     KeyDef::string("secret_access_key_file", "File holding the secret access key, re-read when it changes")
