@@ -122,9 +122,13 @@ impl Identity {
             }
             AzureCredential::ManagedIdentity { client_id } => {
                 let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-                let cred: Arc<dyn TokenCredential> = if var("IDENTITY_ENDPOINT").is_some() {
+                // azure_identity's own choice of endpoint, less its fixed IMDS address.
+                let other_endpoint = (var("IDENTITY_ENDPOINT").is_some()
+                    && (var("IDENTITY_HEADER").is_some() || var("IMDS_ENDPOINT").is_some()))
+                    || var("MSI_ENDPOINT").is_some();
+                let cred: Arc<dyn TokenCredential> = if other_endpoint {
                     // App Service, Functions, Container Apps (and what azure_identity
-                    // refuses by name: Azure Arc, Service Fabric).
+                    // refuses by name: Azure Arc, Service Fabric, Cloud Shell, Azure ML).
                     let options = ManagedIdentityCredentialOptions {
                         user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
                         client_options: options(None),
