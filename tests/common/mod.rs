@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod browser;
+pub mod lb;
 pub mod relay;
 
 use std::io::{BufRead, BufReader, Read};
