@@ -22,6 +22,8 @@
 #                     $MEDIAGATE_PEERS/kubernetes-validate when unset; tests/deploy_kubernetes.rs)
 #   MEDIAGATE_TEST_HAPROXY, MEDIAGATE_TEST_NGINX  the haproxy and nginx commands (Debian's, installed
 #                     when missing; tests/replicas.rs and tests/deploy_kubernetes.rs)
+#   MEDIAGATE_TEST_BIN  run the black-box tests against this mediagate binary instead of cargo's
+#                     build (e.g. target/release/mediagate for the figures of tests/replicas.rs)
 #   MEDIAGATE_FUZZ_SECONDS  seconds per fuzz target in the fuzz step (default 30: with
 #                     the nightly build of fuzz/, about 8-9 minutes; 0 skips the step)
 #
