@@ -284,8 +284,13 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// `SIGTERM` first: the master then stops its workers (a `SIGKILL`ed
+    /// master would leave them running, holding the port).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill").arg("-s").arg("TERM").arg(self.child.id().to_string()).status();
+        if !wait_until(Duration::from_secs(10), || self.exited()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
