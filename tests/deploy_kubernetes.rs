@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::lb::{
-    deploy_dir, haproxy_bin, haproxy_config, haproxy_env, nginx_bin, nginx_config, nginx_main_config, run_bounded,
-};
+use common::lb::{deploy_dir, haproxy_bin, haproxy_config, haproxy_env, nginx_bin, nginx_config, nginx_main_config};
 use common::required_env;
+use common::run_bounded;
 
 /// The Kubernetes version the manifests are checked against (one whose
 /// schemas kubernetes-validate 1.37.0 ships): the oldest minor still in
