@@ -47,6 +47,10 @@ pub async fn start(
         if let (true, Some(error)) = (store.is_connected(), live.status().last_reload_error) {
             return Err(error);
         }
+        // The first attempt failed: start now, not ready, and keep trying in the background.
+        if store.status().error.as_deref().is_some_and(|e| e != store::NOT_TRIED) {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let why = store.status().error.unwrap_or_default();

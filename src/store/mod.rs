@@ -32,6 +32,9 @@ use crate::config::StoreConfig;
 use crate::error::{Error, Kind};
 use crate::metrics::Metrics;
 
+/// The store's error before the first connection attempt ended.
+pub const NOT_TRIED: &str = "not connected yet";
+
 /// The channel every replica `LISTEN`s on.
 pub const CHANNEL: &str = "mediagate";
 
@@ -97,7 +100,7 @@ impl Store {
         let replica = format!("{:016x}", fastrand::u64(..));
         let status = StoreStatus {
             connected: false,
-            error: Some("not connected yet".to_owned()),
+            error: Some(NOT_TRIED.to_owned()),
             since: SystemTime::now(),
             location: cfg.describe(),
         };

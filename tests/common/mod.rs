@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod browser;
+pub mod postgres;
 pub mod relay;
 
 use std::io::{BufRead, BufReader, Read};
