@@ -480,6 +480,8 @@ mod tests {
         up.failed("timeout", Duration::from_secs(30));
         m.credential_refresh("azure-sp", "ok");
         m.config_reload("error");
+        m.store_connected(true);
+        m.store_error("connect");
         let open = m.connection_opened();
         drop(m.connection_opened());
         let cache = Cache::new(&crate::config::CacheConfig::default());

@@ -10,7 +10,7 @@ use crate::error::{Error, Kind};
 use crate::integration::config::type_def;
 
 /// The key of the advisory lock that serializes changes across replicas ("mediagt" in ASCII).
-const LOCK: i64 = 0x6d65_6469_6167_74;
+const LOCK: i64 = 0x006d_6564_6961_6774;
 
 /// Purges older than this are deleted; a replica away for longer drops its whole cache.
 pub const PURGE_RETENTION: Duration = Duration::from_secs(24 * 3600);
