@@ -262,3 +262,26 @@ fn readyz_says_not_ready_until_a_replica_could_load_from_the_store() {
     });
     assert!(wait_until(WAIT, || mg.stderr_text().contains("connected to the shared store")));
 }
+
+#[test]
+fn tls_to_the_database_is_verified_against_ca_file() {
+    let Some(pg) = Postgres::start_tls() else { return };
+    let url = format!("{}?sslmode=require", pg.url());
+    let store = |ca: &str| format!("[store]\nurl = {}\nencryption_key = {}\n{ca}", toml_str(&url), toml_str(KEY));
+    let trusted = store(&format!("ca_file = {}\n", toml_str(&pg.ca_file())));
+    let admin = admin_section(TOKEN);
+    let mg = MediaGate::start(&config(&[&trusted, &admin]));
+    let api = AdminApi::of(&mg, TOKEN);
+    assert_eq!(api.readyz()["store"]["connected"], true);
+    let ssl = pg.psql(
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'mediagate'",
+    );
+    assert_eq!(ssl.trim(), "t", "the replica's connection is not TLS");
+    // Without ca_file the self-signed certificate is not trusted: no connection, not ready.
+    let untrusted = MediaGate::start(&config(&[&store(""), &admin]));
+    let api = AdminApi::of(&untrusted, TOKEN);
+    let r = api.call_as(Method::GET, "/readyz", None, None);
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.describe());
+    let error = r.json()["store"]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+}

@@ -22,6 +22,8 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     pub port: u16,
     running: bool,
+    /// More `postgres` options (`-c ssl=on ...`).
+    options: String,
 }
 
 /// Where the PostgreSQL binaries are, or `None` (a skip; a failure under `CI=true`).
@@ -48,6 +50,21 @@ fn is_root() -> bool {
 impl Postgres {
     /// A new, empty server, running; `None` when PostgreSQL is not installed (outside CI).
     pub fn start() -> Option<Postgres> {
+        Postgres::start_with(false)
+    }
+
+    /// A new server that also speaks TLS, with a self-signed certificate for 127.0.0.1
+    /// ([`Postgres::ca_file`]).
+    pub fn start_tls() -> Option<Postgres> {
+        Postgres::start_with(true)
+    }
+
+    /// The PEM certificate of a TLS server, to trust as `ca_file`.
+    pub fn ca_file(&self) -> String {
+        self.path("server.crt")
+    }
+
+    fn start_with(tls: bool) -> Option<Postgres> {
         let bin = bin_dir()?;
         let dir = tempfile::Builder::new().prefix("mediagate-pg-").tempdir().expect("temp dir");
         if is_root() {
@@ -55,10 +72,27 @@ impl Postgres {
             assert!(owned.success(), "cannot give {} to the user postgres", dir.path().display());
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-        let mut pg = Postgres { bin, dir, port, running: false };
+        let mut pg = Postgres { bin, dir, port, running: false, options: String::new() };
         std::fs::write(pg.path("pw"), format!("{PASSWORD}\n")).expect("password file");
+        if tls {
+            let rcgen::CertifiedKey { cert, signing_key } =
+                rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
+            std::fs::write(pg.path("server.crt"), super::pem("CERTIFICATE", cert.der())).expect("cert");
+            std::fs::write(pg.path("server.key"), super::pem("PRIVATE KEY", &signing_key.serialize_der()))
+                .expect("key");
+            // PostgreSQL refuses a key that others may read.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(pg.path("server.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            pg.options = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                pg.path("server.crt"),
+                pg.path("server.key")
+            );
+        }
         if is_root() {
-            let _ = Command::new("chown").arg("postgres:").arg(pg.path("pw")).status();
+            for file in ["pw", "server.crt", "server.key"] {
+                let _ = Command::new("chown").arg("postgres:").arg(pg.path(file)).status();
+            }
         }
         let data = pg.path("data");
         let init = pg.run(
@@ -103,8 +137,12 @@ impl Postgres {
     /// Starts the server (again) on its port and waits for its
     /// `database system is ready to accept connections` line.
     pub fn restart(&mut self) {
-        let options =
-            format!("-k {} -p {} -h 127.0.0.1 -c fsync=off -c log_min_messages=info", self.path(""), self.port);
+        let options = format!(
+            "-k {} -p {} -h 127.0.0.1 -c fsync=off -c log_min_messages=info{}",
+            self.path(""),
+            self.port,
+            self.options
+        );
         let log = self.path("postgres.log");
         let before = std::fs::read_to_string(&log).map_or(0, |t| t.matches(READY).count());
         let started =
