@@ -219,6 +219,11 @@ fn a_store_outage_keeps_media_flowing_refuses_admin_writes_clearly_and_catches_u
     assert_eq!(refused.error_code(), "store_unavailable");
     assert!(refused.error_message().contains("nothing was saved"), "{}", refused.describe());
     assert!(replicas[0].1.listed("other").is_none());
+    let purge = replicas[1].1.call(Method::POST, "/api/cache/purge", Some(r#"{"prefix": "local://b/"}"#));
+    assert_eq!(purge.status, StatusCode::SERVICE_UNAVAILABLE, "{}", purge.describe());
+    assert_eq!(purge.error_code(), "store_unavailable");
+    assert!(purge.error_message().contains("purged on this replica only"), "{}", purge.describe());
+    assert_eq!(entries(&replicas[1].1), 0, "the purge was done here");
 
     pg.restart();
     for (mg, api) in &replicas {
