@@ -290,3 +290,26 @@ fn tls_to_the_database_is_verified_against_ca_file() {
     let error = r.json()["store"]["error"].as_str().unwrap_or_default().to_owned();
     assert!(error.to_lowercase().contains("certificate"), "{error}");
 }
+
+#[test]
+fn changes_made_at_once_on_two_replicas_are_serialized_and_an_overlap_is_refused() {
+    let Some(pg) = Postgres::start() else { return };
+    let dir = media();
+    let (_a, api_a) = replica(&pg, KEY, &[]);
+    let (_b, api_b) = replica(&pg, KEY, &[]);
+    // Both claim bucket b: whichever the store takes first wins, the other is a conflict.
+    let body = local_json(dir.path());
+    let (ra, rb) = std::thread::scope(|s| {
+        let a = s.spawn(|| api_a.put("first", &body));
+        let b = s.spawn(|| api_b.put("second", &body));
+        (a.join().expect("put a"), b.join().expect("put b"))
+    });
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT], "{} / {}", ra.describe(), rb.describe());
+    assert_eq!(pg.psql("SELECT count(*) FROM mediagate_integrations").trim(), "1");
+    let winner = if ra.status == StatusCode::CREATED { "first" } else { "second" };
+    for api in [&api_a, &api_b] {
+        wait_for("one integration on both", WAIT, || api.list().len() == 1 && api.listed(winner).is_some());
+    }
+}

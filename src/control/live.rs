@@ -533,7 +533,10 @@ fn persist_problem(e: PersistError) -> Error {
 /// The file on disk (or the shared store) has problems besides this change: nothing is saved.
 fn kept_problems(e: ConfigErrors, in_store: bool) -> Error {
     let message = match in_store {
-        true => "the integrations in the shared store have problems besides this change; nothing was saved",
+        true => {
+            "the change does not fit the integrations in the shared store (another replica may have changed \
+             them meanwhile); nothing was saved"
+        }
         false => "the config file on disk has problems; fix them first, nothing was saved",
     };
     Error::new(Kind::Conflict, message).with_problems(messages(e))
