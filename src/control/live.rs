@@ -121,7 +121,7 @@ impl Live {
     }
 
     /// The live configuration of `config` with its integrations kept in `store`: `registry`
-    /// starts empty and not ready, and is filled at the store's first announcement
+    /// starts empty and not ready, and is filled by the first read of the store
     /// ([`super::follow`]).
     pub fn with_store(
         config: &config::Config,
@@ -327,7 +327,7 @@ impl Live {
         futures_util::future::join_all(names.iter().map(|name| self.test(name))).await;
     }
 
-    /// Re-reads the file; an invalid one keeps the running config and says why.
+    /// Re-reads the file (or the shared store); an invalid one keeps the running config and says why.
     pub async fn reload(&self) -> std::result::Result<Reloaded, Vec<String>> {
         let _guard = self.inner.ops.lock().await;
         let text = match self.inner.kept.read().await {

@@ -138,7 +138,7 @@ impl Postgres {
     /// `database system is ready to accept connections` line.
     pub fn restart(&mut self) {
         let options = format!(
-            "-k {} -p {} -h 127.0.0.1 -c fsync=off -c log_min_messages=info{}",
+            "-k {} -p {} -h 127.0.0.1 -c fsync=off -c shared_buffers=16MB -c max_connections=30{}",
             self.path(""),
             self.port,
             self.options
