@@ -132,7 +132,20 @@ async fn start_admin(cfg: &AdminConfig, live: Live, metrics: Metrics) -> Result<
 /// `mediagate check`: validate, then connection-test every integration;
 /// one line per integration on standard output, non-zero exit on any failure.
 pub async fn check(path: &Path) -> ExitCode {
-    let Some((config, registry)) = load(path, &Metrics::disabled()) else { return ExitCode::from(EXIT_CONFIG) };
+    let Some((config, mut registry)) = load(path, &Metrics::disabled()) else { return ExitCode::from(EXIT_CONFIG) };
+    // With [store], the integrations to check are the store's (docs/STORE.md).
+    if let Some(store) = &config.store {
+        match follow::check(&config, store).await {
+            Ok((from_store, note)) => {
+                println!("ok   store: {note}");
+                registry = from_store;
+            }
+            Err(problem) => {
+                report(&[problem]);
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
     if let Some(files) = &config.server.tls {
         match crate::tls::CertStore::load(files) {
             Ok(_) => println!("ok   tls: {} and {} load and match", files.cert.display(), files.key.display()),
@@ -157,7 +170,7 @@ pub async fn check(path: &Path) -> ExitCode {
         let (name, kind) = (&integration.name, integration.kind_name());
         println!("{verdict} {name} ({kind}): {}: {}{credentials}", test.code, test.message);
     }
-    for cfg in config.integrations.iter().filter(|c| !c.missing().is_empty()) {
+    for cfg in registry.configs().iter().filter(|c| !c.missing().is_empty()) {
         failed = true;
         let lacks: Vec<String> = cfg.missing().iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
         println!("FAIL {} ({}): incomplete: {}", cfg.name, cfg.type_name, lacks.join("; "));

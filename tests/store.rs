@@ -178,6 +178,16 @@ fn a_wrong_encryption_key_is_a_clear_error_naming_what_cannot_be_decrypted_and_l
     assert!(refused.contains("secret_access_key") && refused.contains("encryption_key"), "{refused}");
     assert!(refused.contains("cannot be decrypted"), "{refused}");
     assert_eq!(pg.psql("SELECT body::text FROM mediagate_integrations"), before, "the store changed");
+    // `mediagate check` reads the store too: the same message, and the integrations it holds.
+    let checked = MediaGate::check(&config(&[&store, &admin]));
+    assert_eq!(checked.status.code(), Some(2), "{checked:?}");
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(stderr.contains("\"keyed\"") && stderr.contains("cannot be decrypted"), "{stderr}");
+    let right = store_section(&pg, KEY);
+    let checked = MediaGate::check(&config(&[&right, &admin]));
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert!(stdout.contains("ok   store: ") && stdout.contains("1 integration(s), every secret decrypts"), "{stdout}");
+    assert!(stdout.contains("FAIL keyed (s3)"), "the store's integration is tested: {stdout}");
     let (_mg, api) = replica(&pg, KEY, &[]);
     assert!(api.listed("keyed").is_some(), "the right key reads it again");
 }

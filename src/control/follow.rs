@@ -91,6 +91,28 @@ pub async fn follow(
     }
 }
 
+/// For `mediagate check`: the registry of the integrations in the shared store of `config`
+/// (the file's own when the store is new), built as a replica would build it; nothing is
+/// written. The `Ok` line says where they came from.
+pub async fn check(config: &Config, cfg: &StoreConfig) -> Result<(Registry, String), String> {
+    let store = Store::new(cfg.clone(), Vec::new(), Metrics::disabled())?;
+    let location = store.location();
+    let tables = store.read_once().await.map_err(|e| format!("the shared store {location}: {e}"))?;
+    let Some(tables) = tables else {
+        let registry = Registry::build(&config.integrations, &config.upstream, &config.source)
+            .map_err(|e| e.problems.join("; "))?;
+        let note = format!("{location} is new: the file's integrations would be copied in");
+        return Ok((registry, note));
+    };
+    let text = super::keep::text_of(&tables).map_err(|e| e.to_string())?;
+    let label = std::path::PathBuf::from(format!("shared store {location}"));
+    let env = |name: &str| std::env::var(name).ok();
+    let parsed = crate::config::parse(&text, &label, &env).map_err(|e| e.problems.join("; "))?;
+    let registry =
+        Registry::build(&parsed.integrations, &config.upstream, &label).map_err(|e| e.problems.join("; "))?;
+    Ok((registry, format!("{location}: {} integration(s), every secret decrypts", tables.len())))
+}
+
 async fn reload(live: &Live, test: bool, on_reload: &(impl Fn(&str) + Send)) {
     match live.reload().await {
         Ok(Reloaded::Unchanged) => {}

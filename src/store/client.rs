@@ -125,6 +125,28 @@ impl Store {
         Ok(copied)
     }
 
+    /// For `mediagate check`: every integration in the store over a connection of its own, or
+    /// `None` when the store never received the config file's integrations (a new store:
+    /// they are what a replica would copy in). Nothing is written.
+    pub async fn read_once(&self) -> Result<Option<Table>, String> {
+        let client = self.session().await?;
+        let imported = client
+            .query_opt("SELECT 1 FROM pg_tables WHERE tablename = 'mediagate_meta'", &[])
+            .await
+            .map_err(|e| describe(&e))?;
+        if imported.is_none()
+            || client
+                .query_opt("SELECT 1 FROM mediagate_meta WHERE key = 'imported'", &[])
+                .await
+                .map_err(|e| describe(&e))?
+                .is_none()
+        {
+            return Ok(None);
+        }
+        let rows = client.query(SELECT_ALL, &[]).await.map_err(|e| describe(&e))?;
+        self.open_rows(rows).map(Some).map_err(|e| e.message)
+    }
+
     /// Every integration in the store, in the order they were created, secrets opened.
     pub async fn load(&self) -> Result<Table, Error> {
         let client = self.client()?;
