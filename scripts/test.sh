@@ -18,6 +18,12 @@
 #   MEDIAGATE_TEST_AZURE_URL (+ _ACCOUNT, _KEY)
 #                     when already set, no local peer of that kind is started and
 #                     the tests use the given server (e.g. a MinIO)
+#   MEDIAGATE_TEST_KUBERNETES_VALIDATE  the kubernetes-validate command (installed into
+#                     $MEDIAGATE_PEERS/kubernetes-validate when unset; tests/deploy_kubernetes.rs)
+#   MEDIAGATE_TEST_HAPROXY, MEDIAGATE_TEST_NGINX  the haproxy and nginx commands (Debian's, installed
+#                     when missing; tests/replicas.rs and tests/deploy_kubernetes.rs)
+#   MEDIAGATE_TEST_BIN  run the black-box tests against this mediagate binary instead of cargo's
+#                     build (e.g. target/release/mediagate for the figures of tests/replicas.rs)
 #   MEDIAGATE_FUZZ_SECONDS  seconds per fuzz target in the fuzz step (default 30: with
 #                     the nightly build of fuzz/, about 8-9 minutes; 0 skips the step)
 #
@@ -157,6 +163,23 @@ install_openapi_validator() {
         "tests/openapi.rs checks docs/openapi.json with it"
 }
 
+# kubernetes-validate (tests/deploy_kubernetes.rs checks deploy/kubernetes/ against the Kubernetes
+# schemas it ships, offline).
+install_kubernetes_validate() {
+    install_pip_tool kubernetes-validate 1.37.0 kubernetes-validate MEDIAGATE_TEST_KUBERNETES_VALIDATE \
+        "tests/deploy_kubernetes.rs validates deploy/kubernetes/ with it"
+}
+
+# The load balancers of tests/replicas.rs (deploy/haproxy, deploy/nginx): Debian's HAProxy 2.6 and
+# nginx 1.22. Installing them starts no daemon here (no init system); the tests start their own.
+install_load_balancers() {
+    ensure_debs haproxy nginx || return 1
+    command -v haproxy >/dev/null && command -v nginx >/dev/null || return 1
+    export MEDIAGATE_TEST_HAPROXY="${MEDIAGATE_TEST_HAPROXY:-$(command -v haproxy)}"
+    export MEDIAGATE_TEST_NGINX="${MEDIAGATE_TEST_NGINX:-$(command -v nginx)}"
+    log "load balancers: $("$MEDIAGATE_TEST_HAPROXY" -v | head -n1 | cut -d' ' -f1-3), $("$MEDIAGATE_TEST_NGINX" -v 2>&1)"
+}
+
 # ---------------------------------------------------------------- servers
 
 
@@ -242,6 +265,8 @@ main() {
     install_browser_tools || peer_missing "chromium, ffmpeg, openssl or playwright-core could not be installed"
     install_redbot || peer_missing "REDbot could not be installed"
     install_openapi_validator || peer_missing "openapi-spec-validator could not be installed"
+    install_kubernetes_validate || peer_missing "kubernetes-validate could not be installed"
+    install_load_balancers || peer_missing "HAProxy or nginx could not be installed"
 
     if [[ -n "${MEDIAGATE_TEST_S3_ENDPOINT:-}" ]]; then
         log "S3: using the given server $MEDIAGATE_TEST_S3_ENDPOINT"

@@ -353,3 +353,211 @@ fn the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere() {
     }
     assert!(!js.contains(".setAttribute('style'"), "app.js sets a style attribute (refused by the CSP)");
 }
+
+/// The config keys shown as fields in `text` (the visible text of the
+/// form's key fields: each field's label names its key).
+fn keys_shown(text: &str, candidates: &[&str]) -> Vec<String> {
+    // The badges follow the key with no space between (`access_key_idREQUIRED`).
+    let tokens: Vec<&str> = text
+        .split_whitespace()
+        .map(|t| t.trim_end_matches("SECRET").trim_end_matches("REQUIRED"))
+        .map(|t| t.trim_matches(|c: char| "(),.:;".contains(c)))
+        .collect();
+    candidates.iter().filter(|k| tokens.contains(k)).map(|k| (*k).to_owned()).collect()
+}
+
+/// The label line of `key`'s field in `text`.
+fn label_line<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.split_whitespace().any(|t| t.starts_with(key) && keys_shown(t, &[key]).len() == 1))
+        .unwrap_or_else(|| panic!("no field of {key} in:\n{text}"))
+}
+
+const S3_SOURCE_KEYS: &[&str] = &[
+    "access_key_id",
+    "secret_access_key",
+    "secret_access_key_file",
+    "session_token",
+    "session_token_file",
+    "role_arn",
+    "web_identity_token_file",
+    "sts_endpoint",
+    "credentials",
+];
+const AZURE_SOURCE_KEYS: &[&str] = &[
+    "account_key",
+    "account_key_file",
+    "sas_token",
+    "sas_token_file",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+    "authority_host",
+    "credential",
+];
+
+#[test]
+fn the_form_offers_each_credential_source_with_its_own_fields_and_saves_only_those() {
+    let Some(b) = browser() else { return };
+    // An Azure service principal set up in the file; its storage and
+    // Entra ID are nowhere (its connection test fails, which changes nothing here).
+    let sp = "[[integration]]\nname = \"az-sp\"\ntype = \"azure-blob\"\n\
+              storage_url = \"https://127.0.0.1:9/devstoreaccount1/media\"\n\
+              tenant_id = \"72f988bf-86f1-41af-91ab-2d7cd011db47\"\nclient_id = \"app-client-id\"\n\
+              client_secret = \"sp-secret-kept\"\nauthority_host = \"https://127.0.0.1:9\"\n";
+    let mg = MediaGate::start(&config(&[&admin_section(), sp]));
+    let admin = admin_url(&mg);
+    let source = |name: &str| select("#f-source", name);
+    let fields = |name: &str| read("#key-fields", name);
+    let mut steps = vec![
+        wait_text("Admin token", "#login"),
+        fill("#token", TOKEN),
+        press("Sign in", "#login"),
+        wait_text("az-sp", "#list"),
+        // S3: static keys first, then each other source.
+        press("Add integration", "#integrations"),
+        select(&field("type"), "s3"),
+        json!({ "readValue": "#f-source", "as": "s3_default" }),
+        fields("s3_static"),
+        fill(&field("name"), "irsa"),
+        fill(&field("endpoint"), "127.0.0.1"),
+        fill(&field("port"), "9"),
+        select(&field("tls"), "false"),
+        fill(&field("buckets"), "irsa-media"),
+        // Typed for static keys, then left for another source: never sent.
+        fill(&field("access_key_id"), "AKIA-LEFT-BEHIND"),
+        fill(&field("secret_access_key"), "left-behind-secret"),
+    ];
+    for name in ["env", "instance", "web-identity"] {
+        steps.push(source(name));
+        steps.push(fields(&format!("s3_{name}")));
+    }
+    steps.extend([
+        fill(&field("role_arn"), "arn:aws:iam::123456789012:role/media-reader"),
+        fill(&field("web_identity_token_file"), "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
+        fill(&field("sts_endpoint"), "http://127.0.0.1:9"),
+        json!({ "unlabelled": "#form", "as": "unlabelled" }),
+        press("Save", "#editor"),
+        wait_text("Created", "#result"),
+        read("#result", "irsa_saved"),
+        json!({ "readValue": "#f-source", "as": "irsa_source_after_save" }),
+        // Azure: each source's own fields.
+        press("Add integration", "#integrations"),
+        select(&field("type"), "azure-blob"),
+        json!({ "readValue": "#f-source", "as": "azure_default" }),
+        fields("azure_account-key"),
+    ]);
+    for name in ["sas", "service-principal", "workload-identity", "managed-identity"] {
+        steps.push(source(name));
+        steps.push(fields(&format!("azure_{name}")));
+    }
+    steps.extend([
+        // The service principal of the file: its source chosen, its secret stored.
+        press("Close", "#editor"),
+        click_text("az-sp", "#list"),
+        wait_text("Edit integration", "#editor"),
+        json!({ "readValue": "#f-source", "as": "sp_source" }),
+        fields("sp_fields"),
+        json!({ "readAttr": field("client_secret"), "attr": "placeholder", "as": "sp_secret_placeholder" }),
+        json!({ "readValue": field("client_id"), "as": "sp_client_id" }),
+        press("Save", "#editor"),
+        wait_text("Saved", "#result"),
+        read("#result", "sp_saved"),
+        screenshot("admin-credential-sources.png"),
+    ]);
+    let failure = root().join("target/screenshots/admin-sources-failure.png");
+    let job = json!({ "url": format!("{admin}/"), "steps": steps, "failureScreenshot": failure });
+    let report = b.run("admin.mjs", &job, Duration::from_secs(240));
+    let console = report["console"].as_array().expect("console lines");
+    for line in console.iter().filter_map(Value::as_str) {
+        assert!(!line.starts_with("pageerror"), "the page threw: {line}");
+        assert!(!line.contains("Content Security Policy"), "the CSP refused something: {line}");
+    }
+    assert_eq!(shown(&report, "unlabelled"), "", "form controls without a label");
+
+    // Each S3 source shows its own keys and none of the others'; the
+    // selector key (`credentials`) is the source selector, never a field.
+    assert_eq!(shown(&report, "s3_default"), "static");
+    let s3 = |name: &str| keys_shown(shown(&report, &format!("s3_{name}")), S3_SOURCE_KEYS);
+    assert_eq!(
+        s3("static"),
+        ["access_key_id", "secret_access_key", "secret_access_key_file", "session_token", "session_token_file"]
+    );
+    assert_eq!(s3("env"), Vec::<String>::new());
+    assert_eq!(s3("instance"), Vec::<String>::new());
+    assert_eq!(s3("web-identity"), ["role_arn", "web_identity_token_file", "sts_endpoint"]);
+    for name in ["static", "web-identity"] {
+        let text = shown(&report, &format!("s3_{name}"));
+        assert!(text.contains("endpoint") && text.contains("buckets"), "common keys with every source: {text}");
+    }
+    let static_text = shown(&report, "s3_static");
+    assert!(label_line(static_text, "access_key_id").to_lowercase().contains("required"), "{static_text}");
+
+    // Saved through the form: exactly the web identity's keys, with `credentials` set.
+    assert!(shown(&report, "irsa_saved").contains("Created “irsa”"), "{report:#}");
+    assert_eq!(shown(&report, "irsa_source_after_save"), "web-identity");
+    let api = common::admin::AdminApi::of(&mg, TOKEN);
+    let irsa = api.get("/api/integrations/irsa");
+    assert_eq!(irsa.status, 200, "{}", irsa.describe());
+    let irsa = irsa.json();
+    let keys: Vec<&str> = irsa
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !["status", "last_test", "problems", "credential_source", "credentials_expire"].contains(k))
+        .collect();
+    let mut expected = vec![
+        "name",
+        "type",
+        "endpoint",
+        "port",
+        "tls",
+        "buckets",
+        "credentials",
+        "role_arn",
+        "web_identity_token_file",
+        "sts_endpoint",
+    ];
+    let mut keys_sorted = keys.clone();
+    keys_sorted.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(keys_sorted, expected, "{irsa:#}");
+    assert_eq!(irsa["credentials"], "web-identity", "{irsa:#}");
+    assert_eq!(irsa["role_arn"], "arn:aws:iam::123456789012:role/media-reader", "{irsa:#}");
+    assert_eq!(irsa["credential_source"], "web-identity", "{irsa:#}");
+
+    // Each Azure source shows its own keys only, each needed where its source needs it.
+    assert_eq!(shown(&report, "azure_default"), "account-key");
+    let az = |name: &str| keys_shown(shown(&report, &format!("azure_{name}")), AZURE_SOURCE_KEYS);
+    assert_eq!(az("account-key"), ["account_key", "account_key_file"]);
+    assert_eq!(az("sas"), ["sas_token", "sas_token_file"]);
+    assert_eq!(
+        az("service-principal"),
+        ["tenant_id", "client_id", "client_secret", "client_secret_file", "authority_host"]
+    );
+    assert_eq!(az("workload-identity"), ["tenant_id", "client_id", "authority_host"]);
+    assert_eq!(az("managed-identity"), ["client_id"]);
+    for name in ["account-key", "managed-identity"] {
+        assert!(shown(&report, &format!("azure_{name}")).contains("storage_url"), "{report:#}");
+    }
+    let sp_text = shown(&report, "azure_service-principal");
+    let mi_text = shown(&report, "azure_managed-identity");
+    assert!(label_line(sp_text, "client_id").to_lowercase().contains("required"), "{sp_text}");
+    assert!(!label_line(mi_text, "client_id").to_lowercase().contains("required"), "{mi_text}");
+
+    // Editing the service principal: its source preselected, its secret kept by the marker.
+    assert_eq!(shown(&report, "sp_source"), "service-principal");
+    assert_eq!(
+        keys_shown(shown(&report, "sp_fields"), AZURE_SOURCE_KEYS),
+        ["tenant_id", "client_id", "client_secret", "client_secret_file", "authority_host"]
+    );
+    assert!(shown(&report, "sp_secret_placeholder").contains(MARKER), "{report:#}");
+    assert_eq!(shown(&report, "sp_client_id"), "app-client-id");
+    assert!(shown(&report, "sp_saved").contains("Saved “az-sp”"), "{report:#}");
+    let sp = api.get("/api/integrations/az-sp").json();
+    assert_eq!(sp["client_secret"], MARKER, "the stored secret was kept: {sp:#}");
+    assert_eq!(sp["credential_source"], "service-principal", "{sp:#}");
+    assert!(sp.get("credential").is_none(), "a service principal has no selector key: {sp:#}");
+}

@@ -15,7 +15,7 @@ use crate::error::{Error, Kind, Result};
 use crate::http::body::Body;
 use crate::integration::config::{COMMON_KEYS, TYPES};
 use crate::integration::probe::rfc3339;
-use crate::schema::KeyDef;
+use crate::schema::{KeyDef, SourceDef};
 use crate::store::Purge;
 
 /// Routes an authorized request.
@@ -189,16 +189,30 @@ fn cache_figures(live: &Live) -> Response<Body> {
     json(StatusCode::OK, &body)
 }
 
-/// `GET /api/types`: every type and its keys, from the one definition.
+/// `GET /api/types`: every type, its keys and its credential sources, from
+/// the one definition. A key that no source names is shown with every
+/// source; a source lists its own keys, each needed or optional.
 pub fn types() -> Value {
     let types: Vec<Value> = TYPES
         .iter()
         .map(|t| {
             let keys: Vec<Value> = t.keys.iter().chain(COMMON_KEYS).map(key_def).collect();
-            json!({ "type": t.name, "title": t.title, "keys": keys })
+            let sources: Vec<Value> = t.sources.iter().map(|s| source_def(s, t.keys)).collect();
+            json!({ "type": t.name, "title": t.title, "keys": keys, "sources": sources })
         })
         .collect();
     json!({ "types": types })
+}
+
+fn source_def(s: &SourceDef, keys: &[KeyDef]) -> Value {
+    let own: Vec<Value> = s.keys(keys).map(|(k, required)| json!({ "name": k.name, "required": required })).collect();
+    json!({
+        "name": s.name,
+        "label": s.label,
+        "help": s.help,
+        "selector": s.selector.map(|(key, value)| json!({ "key": key, "value": value })),
+        "keys": own,
+    })
 }
 
 fn key_def(k: &KeyDef) -> Value {

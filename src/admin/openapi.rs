@@ -175,7 +175,7 @@ fn purge() -> Value {
 }
 
 fn list_types() -> Value {
-    let summary = "Every integration type and its keys (what the page's form is built from)";
+    let summary = "Every integration type, its keys and its credential sources (what the page's form is built from)";
     op("listTypes", "integrations", summary, json!({ "200": answer("Types", "The types") }))
 }
 
@@ -461,10 +461,33 @@ fn type_schemas() -> Map<String, Value> {
         ),
         (
             "TypeDefinition",
-            json!({ "type": "object", "required": ["type", "title", "keys"], "additionalProperties": false,
+            json!({ "type": "object", "required": ["type", "title", "keys", "sources"], "additionalProperties": false,
             "properties": { "type": { "enum": type_names }, "title": { "type": "string" },
                 "keys": { "type": "array", "items": reference("KeyDefinition"),
-                          "description": "Every key but `name` and `type` (a form always has those)" } } }),
+                          "description": "Every key but `name` and `type` (a form always has those). A key that a \
+                                          credential source lists belongs to that source only; the others go with \
+                                          every source" },
+                "sources": { "type": "array", "items": reference("CredentialSource"),
+                             "description": "The ways this type gets its credentials (empty for `local`); a form \
+                                             offers one at a time, with its own keys, the first by default" } } }),
+        ),
+        (
+            "CredentialSource",
+            json!({ "type": "object", "required": ["name", "label", "help", "selector", "keys"],
+            "additionalProperties": false,
+            "properties": {
+                "name": { "type": "string", "description": "As `credential_source` names it when in use" },
+                "label": { "type": "string", "description": "A short title for people" },
+                "help": { "type": "string" },
+                "selector": { "description": "The key and value that choose this source (`credentials = \"instance\"`); \
+                                              null: its own keys choose it",
+                    "oneOf": [{ "type": "null" }, { "type": "object", "required": ["key", "value"],
+                        "additionalProperties": false,
+                        "properties": { "key": { "type": "string" }, "value": { "type": "string" } } }] },
+                "keys": { "type": "array", "description": "Its own keys (see `keys` of the type), in form order",
+                    "items": { "type": "object", "required": ["name", "required"], "additionalProperties": false,
+                        "properties": { "name": { "type": "string" },
+                            "required": { "type": "boolean", "description": "Needed when this source is chosen" } } } } } }),
         ),
         (
             "KeyDefinition",

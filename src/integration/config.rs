@@ -23,7 +23,7 @@ use super::s3::config::{self as s3, S3Config};
 use super::scope::{Read, Scope};
 use crate::schema::env::is_reference;
 use crate::schema::values::{as_header_value, as_string};
-use crate::schema::{Ctx, KeyDef, Problem, Scalar, Section};
+use crate::schema::{Ctx, KeyDef, Problem, Scalar, Section, SourceDef};
 
 /// The default `cache_control` of an integration.
 pub const DEFAULT_CACHE_CONTROL: &str = "max-age=300";
@@ -31,12 +31,15 @@ pub const DEFAULT_CACHE_CONTROL: &str = "max-age=300";
 /// What a secret's value is shown as, in every answer (CONTRACT.md section 6).
 pub const SECRET_MARKER: &str = "********";
 
-/// One integration type: its `type` value, a title for people, its keys.
+/// One integration type: its `type` value, a title for people, its keys,
+/// and the credential sources those keys belong to.
 #[derive(Debug)]
 pub struct TypeDef {
     pub name: &'static str,
     pub title: &'static str,
     pub keys: &'static [KeyDef],
+    /// Empty for a type without credentials (`local`).
+    pub sources: &'static [SourceDef],
 }
 
 /// Every integration type; the page's form and the OpenAPI description are built from it.
@@ -45,9 +48,10 @@ pub const TYPES: &[TypeDef] = &[
         name: "s3",
         title: "S3-compatible storage (AWS S3, MinIO, Google Cloud Storage HMAC, R2, ...)",
         keys: s3::KEYS,
+        sources: s3::SOURCES,
     },
-    TypeDef { name: "azure-blob", title: "Azure Blob Storage", keys: azure::KEYS },
-    TypeDef { name: "local", title: "A directory on the proxy's disk", keys: local::KEYS },
+    TypeDef { name: "azure-blob", title: "Azure Blob Storage", keys: azure::KEYS, sources: azure::SOURCES },
+    TypeDef { name: "local", title: "A directory on the proxy's disk", keys: local::KEYS, sources: &[] },
 ];
 
 /// Keys of every type besides `name` and `type`.
@@ -285,6 +289,8 @@ mod tests {
             ("ca_file", _) => format!("{:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")),
             ("endpoint", _) => "\"storage.example\"".into(),
             ("region", _) => "\"eu-west-1\"".into(),
+            ("sts_endpoint", _) => "\"https://sts.example\"".into(),
+            ("authority_host", _) => "\"https://login.example\"".into(),
             (_, ValueKind::Integer) => "9000".into(),
             (_, ValueKind::Boolean) => "true".into(),
             (_, ValueKind::StringList) => "[\"media\"]".into(),
@@ -318,17 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn every_key_the_reader_of_a_type_knows_is_in_its_definition_or_announced_for_later() {
-        let later = [
-            "role_arn",
-            "web_identity_token_file",
-            "sts_endpoint",
-            "tenant_id",
-            "client_id",
-            "client_secret",
-            "authority_host",
-            "credential",
-        ];
+    fn every_key_the_reader_of_a_type_knows_is_in_its_definition() {
         for t in TYPES {
             let all = problems(t.name, &[("zzzzzzzzzzzzzzzzzzzz", "1".into())]);
             let message = all.iter().find(|p| p.contains("unknown key")).expect("an unknown key is reported");
@@ -336,11 +332,114 @@ mod tests {
             for key in known.split(", ") {
                 let defined =
                     ["name", "type"].contains(&key) || t.keys.iter().chain(COMMON_KEYS).any(|k| k.name == key);
+                assert!(defined, "{}: the reader knows {key:?}, the definition does not", t.name);
+            }
+        }
+    }
+
+    /// The credential source the reader chose for one `[[integration]]`.
+    /// `aks`: the environment has what workload identity reads (AKS sets it).
+    fn source_read(type_name: &str, keys: &[(&str, String)], aks: bool) -> Result<&'static str, Vec<String>> {
+        let mut text = format!("[[integration]]\nname = \"t\"\ntype = \"{type_name}\"\n");
+        for (k, v) in keys {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+        let env = |var: &str| match var {
+            "AZURE_FEDERATED_TOKEN_FILE" if aks => Some("/var/run/token".into()),
+            "AZURE_TENANT_ID" | "AZURE_CLIENT_ID" if aks => Some("x".into()),
+            _ => None,
+        };
+        let cfg = crate::config::parse(&text, Path::new("t.toml"), &env).map_err(|e| e.problems)?;
+        match &cfg.integrations[0].kind {
+            IntegrationKind::S3(c) => Ok(c.credentials.source_name()),
+            IntegrationKind::Azure(c) => Ok(c.credential.source_name()),
+            other => Err(vec![format!("not a credential type: {other:?}")]),
+        }
+    }
+
+    /// What a form that offers `source` submits: the type's keys needed
+    /// everywhere, the source's selector, and each of its keys (a `*_file`
+    /// twin left out: a secret is inline or in a file, not both).
+    fn form_of(t: &TypeDef, source: &SourceDef, only_needed: bool) -> Vec<(&'static str, String)> {
+        let mut keys: Vec<(&str, String)> =
+            t.keys.iter().filter(|k| k.required && k.sources.is_empty()).map(|k| (k.name, sample(k))).collect();
+        if let Some((key, value)) = source.selector {
+            keys.push((key, format!("{value:?}")));
+        }
+        let own: Vec<(&KeyDef, bool)> = source.keys(t.keys).collect();
+        for (k, needed) in &own {
+            let twin = k.name.strip_suffix("_file").is_some_and(|inline| own.iter().any(|(o, _)| o.name == inline));
+            if (*needed || !only_needed) && !twin {
+                keys.push((k.name, sample(k)));
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn each_credential_source_with_its_own_keys_is_read_as_that_source() {
+        for t in TYPES {
+            for source in t.sources {
+                for only_needed in [true, false] {
+                    let keys = form_of(t, source, only_needed);
+                    let read = source_read(t.name, &keys, true);
+                    assert_eq!(read, Ok(source.name), "{}: {keys:?}", t.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_credential_source_missing_a_key_it_needs_is_incomplete_or_refused() {
+        for t in TYPES {
+            for source in t.sources {
+                for (needed, _) in source.keys(t.keys).filter(|(_, needed)| *needed) {
+                    let keys: Vec<_> =
+                        form_of(t, source, true).into_iter().filter(|(k, _)| *k != needed.name).collect();
+                    let read = source_read(t.name, &keys, false);
+                    assert!(read.is_err(), "{}: {} read without {}: {read:?}", t.name, source.name, needed.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_credential_source_is_named_in_its_types_keys_and_every_key_names_a_source_of_its_type() {
+        for t in TYPES {
+            for key in t.keys {
+                for s in key.sources {
+                    assert!(
+                        t.sources.iter().any(|d| d.name == s.source()),
+                        "{}.{} names source {:?}, which the type does not have",
+                        t.name,
+                        key.name,
+                        s.source()
+                    );
+                }
+            }
+            for source in t.sources {
+                let selected = source.selector.is_some();
                 assert!(
-                    defined || later.contains(&key),
-                    "{}: the reader knows {key:?}, the definition does not",
-                    t.name
+                    selected || source.keys(t.keys).any(|(_, needed)| needed),
+                    "{}: {} has no key",
+                    t.name,
+                    source.name
                 );
+                if let Some((key, value)) = source.selector {
+                    let def = t.keys.iter().find(|k| k.name == key).expect("the selector is a key of the type");
+                    let ValueKind::Enum(values) = def.kind else { panic!("{}.{key} is not an enum", t.name) };
+                    assert!(values.contains(&value), "{}.{key} does not allow {value:?}", t.name);
+                    assert!(def.sources.is_empty(), "{}.{key} chooses a source: it is no source's own key", t.name);
+                }
+            }
+            // Every value of a selector key chooses a source.
+            for (key, _) in t.sources.iter().filter_map(|s| s.selector) {
+                let def = t.keys.iter().find(|k| k.name == key).expect("a key");
+                if let ValueKind::Enum(values) = def.kind {
+                    for v in values {
+                        assert!(t.sources.iter().any(|s| s.selector == Some((key, v))), "{}.{key} = {v:?}", t.name);
+                    }
+                }
             }
         }
     }

@@ -102,12 +102,59 @@ pub struct KeyDef {
     /// The default, as a person would write it; `None`: no default.
     pub default: Option<&'static str>,
     pub help: &'static str,
+    /// The credential sources of its type this key belongs to, each with
+    /// whether that source needs it; empty: a key of every source
+    /// (`endpoint`, `buckets`, ...).
+    pub sources: &'static [InSource],
+}
+
+/// A key's part in one credential source ([`SourceDef`]), by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InSource {
+    /// The source needs it (a form marks it).
+    Needs(&'static str),
+    /// The source may take it.
+    May(&'static str),
+}
+
+impl InSource {
+    pub fn source(self) -> &'static str {
+        match self {
+            InSource::Needs(s) | InSource::May(s) => s,
+        }
+    }
+
+    pub fn required(self) -> bool {
+        matches!(self, InSource::Needs(_))
+    }
+}
+
+/// One way an integration type gets its credentials (CONTRACT.md section
+/// 2): the page's form offers each with its own keys (those whose
+/// [`KeyDef::sources`] name it) and submits only those.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceDef {
+    /// As `credential_source` names it (`static`, `web-identity`, `sas`, ...).
+    pub name: &'static str,
+    /// A short title for people.
+    pub label: &'static str,
+    pub help: &'static str,
+    /// The key and value that choose it (`credentials = "instance"`);
+    /// `None`: its own keys choose it.
+    pub selector: Option<(&'static str, &'static str)>,
+}
+
+impl SourceDef {
+    /// Its keys among `keys`, each with whether it needs it, in `keys`' order.
+    pub fn keys<'k>(&self, keys: &'k [KeyDef]) -> impl Iterator<Item = (&'k KeyDef, bool)> + use<'k, '_> {
+        keys.iter().filter_map(move |k| k.sources.iter().find(|s| s.source() == self.name).map(|s| (k, s.required())))
+    }
 }
 
 impl KeyDef {
     /// A plain optional string key.
     pub const fn string(name: &'static str, help: &'static str) -> KeyDef {
-        KeyDef { name, kind: ValueKind::String, secret: false, required: false, default: None, help }
+        KeyDef { name, kind: ValueKind::String, secret: false, required: false, default: None, help, sources: &[] }
     }
 
     pub const fn kind(self, kind: ValueKind) -> KeyDef {
@@ -124,6 +171,11 @@ impl KeyDef {
 
     pub const fn default(self, default: &'static str) -> KeyDef {
         KeyDef { default: Some(default), ..self }
+    }
+
+    /// A key of these credential sources only.
+    pub const fn sources(self, sources: &'static [InSource]) -> KeyDef {
+        KeyDef { sources, ..self }
     }
 }
 

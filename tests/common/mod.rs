@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod browser;
+pub mod lb;
 pub mod postgres;
 pub mod relay;
 
@@ -570,8 +571,17 @@ pub struct MediaGate {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The binary under test: `MEDIAGATE_TEST_BIN` when set (e.g. a release
+/// build for the figures of tests/replicas.rs), else cargo's own build.
+static BIN: LazyLock<String> = LazyLock::new(|| {
+    std::env::var("MEDIAGATE_TEST_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mediagate").to_owned())
+});
+
 fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_mediagate")
+    &BIN
 }
 
 fn write_config(config_toml: &str) -> (tempfile::TempDir, PathBuf) {

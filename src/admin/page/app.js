@@ -4,7 +4,9 @@
 // No framework and no build step. Every text that comes from the server is
 // set with textContent (never as HTML). The form is built from
 // GET /api/types, the server's one definition of each integration type, so
-// this file knows no integration keys of its own.
+// this file knows no integration keys of its own: each type's credential
+// sources come with their own keys, and the form shows and sends the
+// chosen source's only.
 
 const TOKEN_KEY = 'mediagate-admin-token';
 /** What the API shows instead of a stored secret; sent back, it keeps the secret. */
@@ -271,7 +273,8 @@ function renderList() {
 // ------------------------------------------------------------------ the editor
 
 let editing = null; // the saved integration's name, or null when adding
-let fields = []; // [{key, def, input, stored}]
+let fields = []; // [{key, def, input, stored, field, inSources}]
+let source = null; // the chosen credential source's name; null for a type without sources
 let dirty = false;
 let busy = false;
 
@@ -320,13 +323,73 @@ function inputFor(def, id, describedBy) {
   }
 }
 
-/** Rebuilds the key fields for `typeName`, filled from `values` (an integration or what was typed). */
+/**
+ * The credential source of `values` (an integration or what was typed)
+ * among the type's: the one its selector key chooses (`credentials =
+ * "instance"`), else the one the server says is in use, else the first
+ * whose own keys it has, else the first.
+ */
+function sourceOf(def, values) {
+  const sources = def?.sources ?? [];
+  if (!sources.length) return null;
+  const v = values ?? {};
+  const given = (k) => v[k] !== undefined && v[k] !== null && v[k] !== '';
+  const found = sources.find((s) => s.selector && v[s.selector.key] === s.selector.value)
+    ?? sources.find((s) => s.name === v.credential_source)
+    ?? sources.find((s) => s.keys.some((k) => given(k.name)))
+    ?? sources[0];
+  return found.name;
+}
+
+/** The field of the credential source selector, for a type with sources. */
+function sourceField(def) {
+  // Problems about the selector key (`credentials`) are shown by this field.
+  const dataKey = def.sources.find((s) => s.selector)?.selector.key ?? 'credential-source';
+  const select = el('select', { id: 'f-source', name: 'credential-source', 'aria-describedby': 'help-source problem-source' },
+    def.sources.map((s) => el('option', { value: s.name, text: s.label })));
+  select.addEventListener('change', () => { applySource(select.value); dirty = true; });
+  return el('div', { class: 'field', 'data-key': dataKey },
+    el('label', { for: 'f-source' }, 'Credential source'),
+    select,
+    el('p', { class: 'help', id: 'help-source' }),
+    el('p', { class: 'problem', id: 'problem-source', hidden: true }));
+}
+
+/** Shows the fields of credential source `name` and hides the other sources' ones. */
+function applySource(name) {
+  const def = types.get($('f-type').value);
+  const chosen = def?.sources?.find((s) => s.name === name);
+  if (!chosen) return;
+  source = chosen.name;
+  $('f-source').value = chosen.name;
+  $('help-source').textContent = sentence(chosen.help);
+  const own = new Map(chosen.keys.map((k) => [k.name, k.required]));
+  for (const f of fields) {
+    if (!f.inSources) continue;
+    f.field.hidden = !own.has(f.key);
+    f.req.hidden = !own.get(f.key);
+  }
+}
+
+/**
+ * Rebuilds the key fields for `typeName`, filled from `values` (an
+ * integration or what was typed): the keys of every source, then, where
+ * the type's first credential key stands, the source selector with each
+ * source's own keys (only the chosen source's shown).
+ */
 function buildFields(typeName, values) {
   const def = types.get(typeName);
   const box = $('key-fields');
   box.replaceChildren();
   fields = [];
+  source = null;
+  const sources = def?.sources ?? [];
+  const selectorKeys = new Set(sources.filter((s) => s.selector).map((s) => s.selector.key));
+  const inSources = new Map(); // key -> the sources it belongs to
+  for (const s of sources) for (const k of s.keys) inSources.set(k.name, [...(inSources.get(k.name) ?? []), s.name]);
+  let credentials = null; // the fieldset of the credential sources, once placed
   for (const key of def?.keys ?? []) {
+    if (selectorKeys.has(key.name)) continue; // set by the source selector
     const id = `f-${key.name}`;
     const helpId = `help-${key.name}`;
     const problemId = `problem-${key.name}`;
@@ -337,18 +400,35 @@ function buildFields(typeName, values) {
       help.push(`Default: ${key.default}.`);
     }
     const helpP = el('p', { class: 'help', id: helpId, text: help.filter(Boolean).join(' ') });
+    const req = el('span', { class: 'req', text: 'required', title: 'Needed for the integration to work; you can still save without it and finish later.', hidden: !key.required });
     const field = el('div', { class: 'field', 'data-key': key.name },
       el('label', { for: id },
         labelOf(key.name), ' ', el('code', { class: 'key', text: key.name }),
-        key.required ? el('span', { class: 'req', text: 'required', title: 'Needed for the integration to work; you can still save without it and finish later.' }) : '',
+        req,
         key.secret ? el('span', { class: 'secret', text: 'secret' }) : ''),
       input, helpP,
       el('p', { class: 'problem', id: problemId, hidden: true }));
-    const entry = { key: key.name, def: key, input, stored: false, helpP, help: helpP.textContent, field };
+    const entry = { key: key.name, def: key, input, stored: false, helpP, help: helpP.textContent, field, req,
+      inSources: inSources.get(key.name) ?? null };
     setValue(entry, values?.[key.name]);
-    box.append(field);
+    if (entry.inSources) {
+      if (!credentials) {
+        credentials = el('div', { class: 'fields' }, sourceField(def));
+        box.append(el('fieldset', { class: 'credentials', id: 'credentials' },
+          el('legend', { text: 'Credentials' }), credentials));
+      }
+      credentials.append(field);
+    } else {
+      box.append(field);
+    }
     fields.push(entry);
   }
+  if (sources.length && !credentials) {
+    // Sources without keys of their own only (none today): the selector alone.
+    box.append(el('fieldset', { class: 'credentials', id: 'credentials' },
+      el('legend', { text: 'Credentials' }), el('div', { class: 'fields' }, sourceField(def))));
+  }
+  if (sources.length) applySource(sourceOf(def, values));
 }
 
 /** `text` ending with a full stop, so that more sentences can follow. */
@@ -399,14 +479,20 @@ function setValue(f, value) {
 function collectBody() {
   const body = {};
   // Keys stored but unknown to the form are sent back unchanged, never dropped.
+  // Keys of the type that the form does not send (another source's) are left out.
   const original = editing ? integrations.find((i) => i.name === editing) : null;
-  const known = new Set(fields.map((f) => f.key));
+  const def = types.get($('f-type').value);
+  const known = new Set([...fields.map((f) => f.key), ...(def?.keys ?? []).map((k) => k.name)]);
   for (const [k, v] of Object.entries(original ?? {})) {
     if (!ANSWER_KEYS.has(k) && !known.has(k) && k !== 'name' && k !== 'type') body[k] = v;
   }
   body.name = $('f-name').value.trim();
   body.type = $('f-type').value;
+  // The chosen credential source: its selector, and its own fields only (hidden ones are another source's).
+  const selector = def?.sources?.find((s) => s.name === source)?.selector;
+  if (selector) body[selector.key] = selector.value;
   for (const f of fields) {
+    if (f.field.hidden) continue;
     const raw = f.input.value;
     const text = f.def.secret ? raw : raw.trim();
     if (text === '') {
@@ -440,7 +526,7 @@ function showProblems(problems) {
   for (const p of problems ?? []) {
     const key = String(p.key ?? '').split(/[.[]/)[0];
     const field = key ? document.querySelector(`#form .field[data-key="${CSS.escape(key)}"]`) : null;
-    if (!field) { elsewhere.push(p); continue; }
+    if (!field || field.hidden) { elsewhere.push(p); continue; }
     const out = field.querySelector('.problem');
     out.textContent = out.textContent ? `${out.textContent} ${p.message}` : p.message;
     out.hidden = false;
@@ -607,8 +693,10 @@ function setupEditor() {
   $('close-editor').addEventListener('click', closeEditor);
   $('f-type').addEventListener('change', () => {
     // Keep what was typed for the keys both types have.
-    const typed = {};
-    for (const f of fields) typed[f.key] = f.stored && f.input.value === '' ? MARKER : f.input.value;
+    const typed = { credential_source: source };
+    for (const f of fields) {
+      if (!f.field.hidden) typed[f.key] = f.stored && f.input.value === '' ? MARKER : f.input.value;
+    }
     buildFields($('f-type').value, typed);
     dirty = true;
   });

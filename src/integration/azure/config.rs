@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use crate::integration::scope::{Read, Scope};
 use crate::integration::secret_file::{SecretValue, read_secret_text};
 use crate::locator::Scheme;
+use crate::schema::InSource::{May, Needs};
 use crate::schema::values::{as_existing_file, as_nonempty, as_secret, is_host_name, split_port};
-use crate::schema::{Ctx, KeyDef, Scalar, Section, ValueKind};
+use crate::schema::{Ctx, KeyDef, Scalar, Section, SourceDef, ValueKind};
 use crate::secret::Secret;
 
 /// Every key of an azure-blob integration besides `name`, `type` and `cache_control`.
@@ -18,36 +19,87 @@ pub const KEYS: &[KeyDef] = &[
         "The container URL (https://<account>.blob.core.windows.net/<container>), also the scope",
     )
     .required(),
-    KeyDef::string("account_key", "The storage account key (base64); or give sas_token, or an Entra ID identity")
-        .secret(),
-    KeyDef::string("account_key_file", "A file holding the account key (read less a trailing newline)"),
-    KeyDef::string("sas_token", "A SAS with read (r) and list (l) permissions: its query string, sv=...&sig=...")
-        .secret(),
-    KeyDef::string("sas_token_file", "A file holding the SAS query string (read less a trailing newline)"),
+    KeyDef::string("account_key", "The storage account key, in base64; or give account_key_file instead")
+        .secret()
+        .sources(&[Needs("account-key")]),
+    KeyDef::string("account_key_file", "A file holding the account key (read less a trailing newline)")
+        .sources(&[May("account-key")]),
+    KeyDef::string(
+        "sas_token",
+        "A SAS with read (r) and list (l) permissions: its query string, sv=...&sig=...; or give sas_token_file instead",
+    )
+    .secret()
+    .sources(&[Needs("sas")]),
+    KeyDef::string("sas_token_file", "A file holding the SAS query string (read less a trailing newline)")
+        .sources(&[May("sas")]),
     KeyDef::string(
         "tenant_id",
         "Service principal or workload identity: the Entra ID tenant (default: AZURE_TENANT_ID)",
-    ),
+    )
+    .sources(&[Needs("service-principal"), May("workload-identity")]),
     KeyDef::string(
         "client_id",
         "Service principal or workload identity: the application (client) ID (default: AZURE_CLIENT_ID); \
          managed identity: the client ID of a user-assigned identity",
-    ),
-    KeyDef::string("client_secret", "Service principal: the client secret").secret(),
+    )
+    .sources(&[Needs("service-principal"), May("workload-identity"), May("managed-identity")]),
+    KeyDef::string("client_secret", "Service principal: the client secret; or give client_secret_file instead")
+        .secret()
+        .sources(&[Needs("service-principal")]),
     KeyDef::string(
         "client_secret_file",
         "Service principal: a file holding the client secret, re-read when it changes",
-    ),
+    )
+    .sources(&[May("service-principal")]),
     KeyDef::string(
         "authority_host",
         "The Entra ID authority (default: AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com)",
-    ),
+    )
+    .sources(&[May("service-principal"), May("workload-identity")]),
     KeyDef::string(
         "credential",
         "workload-identity (AZURE_FEDERATED_TOKEN_FILE, as on AKS) or managed-identity (IMDS, App Service, containers)",
     )
     .kind(ValueKind::Enum(&["workload-identity", "managed-identity"])),
     KeyDef::string("ca_file", "PEM file of extra trusted roots, for a storage behind a private CA"),
+];
+
+/// The credential sources of an azure-blob integration (the
+/// `credential_source` names); one must be given, the first is what a
+/// form offers first.
+pub const SOURCES: &[SourceDef] = &[
+    SourceDef {
+        name: "account-key",
+        label: "Account key",
+        help: "The storage account's shared key (base64), inline or in a file; mediagate signs each request",
+        selector: None,
+    },
+    SourceDef {
+        name: "sas",
+        label: "SAS token",
+        help: "A shared access signature with read (r) and list (l) permissions, inline or in a file",
+        selector: None,
+    },
+    SourceDef {
+        name: "service-principal",
+        label: "Service principal",
+        help: "An Entra ID application with a client secret, granted Storage Blob Data Reader on the container",
+        selector: None,
+    },
+    SourceDef {
+        name: "workload-identity",
+        label: "Workload identity (AKS)",
+        help: "A federated token from AZURE_FEDERATED_TOKEN_FILE, as an AKS pod with workload identity has; \
+               tenant and client ID default to AZURE_TENANT_ID and AZURE_CLIENT_ID",
+        selector: Some(("credential", "workload-identity")),
+    },
+    SourceDef {
+        name: "managed-identity",
+        label: "Managed identity",
+        help: "The identity of the VM (IMDS; AZURE_POD_IDENTITY_AUTHORITY_HOST overrides its address), or of \
+               App Service or a container (IDENTITY_ENDPOINT); a client ID picks a user-assigned identity",
+        selector: Some(("credential", "managed-identity")),
+    },
 ];
 
 /// `type = "azure-blob"`.
@@ -111,6 +163,19 @@ pub enum AzureCredential {
     WorkloadIdentity { tenant_id: String, client_id: String, token_file: PathBuf, authority_host: Option<String> },
     /// `credential = "managed-identity"`, system-assigned or, with `client_id`, user-assigned.
     ManagedIdentity { client_id: Option<String> },
+}
+
+impl AzureCredential {
+    /// Its source in [`SOURCES`].
+    pub fn source_name(&self) -> &'static str {
+        match self {
+            AzureCredential::AccountKey(_) | AzureCredential::AccountKeyFile(_) => "account-key",
+            AzureCredential::Sas(_) | AzureCredential::SasFile(_) => "sas",
+            AzureCredential::ServicePrincipal { .. } => "service-principal",
+            AzureCredential::WorkloadIdentity { .. } => "workload-identity",
+            AzureCredential::ManagedIdentity { .. } => "managed-identity",
+        }
+    }
 }
 
 /// The keys of `type = "azure-blob"`: one credential, of `account_key`,
@@ -209,12 +274,12 @@ pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<AzureConfig> {
                 }
             }
             Some(CredentialKind::Managed) => {
-                if t.has("tenant_id") {
-                    t.report_key(
-                        cx,
-                        "tenant_id",
-                        "a managed identity takes no tenant_id (only client_id, for a user-assigned one)",
-                    );
+                for key in ["tenant_id", "authority_host"] {
+                    if t.has(key) {
+                        let msg =
+                            format!("a managed identity takes no {key} (only client_id, for a user-assigned one)");
+                        t.report_key(cx, key, msg);
+                    }
                 }
                 Some(AzureCredential::ManagedIdentity { client_id: client_id.clone() })
             }

@@ -2,9 +2,11 @@
 //! ([Authorize with Microsoft Entra ID](https://learn.microsoft.com/rest/api/storageservices/authorize-with-azure-active-directory)):
 //! a service principal with a client secret (`ClientSecretCredential`),
 //! workload identity (a federated token file, as on AKS), or a managed
-//! identity (IMDS, or the App Service / container endpoint named by
+//! identity (the App Service / container endpoint named by
 //! `IDENTITY_ENDPOINT` + `IDENTITY_HEADER`), all from `azure_identity` over
-//! the project's own transport ([`super::transport`]).
+//! the project's own transport ([`super::transport`]); or a managed identity
+//! on a VM, from IMDS ([`super::imds`], whose address
+//! `AZURE_POD_IDENTITY_AUTHORITY_HOST` may override, as in the other SDKs).
 //!
 //! Tokens are for the scope `https://storage.azure.com/.default` and are
 //! kept in a [`TokenCache`] (refreshed ahead of expiry, one refresh at a
@@ -27,6 +29,7 @@ use azure_identity::{
 };
 
 use super::config::AzureCredential;
+use super::imds::Imds;
 use super::secret_file::{Held, Parse, WatchedSecret};
 use super::transport::HyperTransport;
 use crate::error::{Error, Kind, Result};
@@ -118,11 +121,25 @@ impl Identity {
                 ("workload-identity", Held::Fixed(Arc::new(cred)))
             }
             AzureCredential::ManagedIdentity { client_id } => {
-                let options = ManagedIdentityCredentialOptions {
-                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
-                    client_options: options(None),
+                let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+                // azure_identity's own choice of endpoint, less its fixed IMDS address.
+                let other_endpoint = (var("IDENTITY_ENDPOINT").is_some()
+                    && (var("IDENTITY_HEADER").is_some() || var("IMDS_ENDPOINT").is_some()))
+                    || var("MSI_ENDPOINT").is_some();
+                let cred: Arc<dyn TokenCredential> = if other_endpoint {
+                    // App Service, Functions, Container Apps (and what azure_identity
+                    // refuses by name: Azure Arc, Service Fabric, Cloud Shell, Azure ML).
+                    let options = ManagedIdentityCredentialOptions {
+                        user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                        client_options: options(None),
+                    };
+                    ManagedIdentityCredential::new(Some(options)).map_err(err)?
+                } else {
+                    let base = Imds::base_from_env(var);
+                    let imds = Imds::new(&base, client_id.clone(), transport.clone())
+                        .map_err(|e| format!("integration \"{name}\": {e}"))?;
+                    Arc::new(imds)
                 };
-                let cred: Arc<dyn TokenCredential> = ManagedIdentityCredential::new(Some(options)).map_err(err)?;
                 ("managed-identity", Held::Fixed(Arc::new(cred)))
             }
         };

@@ -12,5 +12,6 @@ pub mod credential;
 pub use client::{API_VERSION, AzureBackend};
 pub use credential::{SharedKeyCredential, shared_key_authorization, string_to_sign};
 pub mod identity;
+pub mod imds;
 pub mod secret_file;
 pub mod transport;

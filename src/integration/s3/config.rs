@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use crate::integration::scope::{Read, Scope, read_buckets};
 use crate::integration::secret_file::SecretValue;
 use crate::locator::Scheme;
+use crate::schema::InSource::{May, Needs};
 use crate::schema::values::{
     as_base_url, as_bool, as_existing_file, as_nonempty, as_port, as_secret, as_string, is_host_name, split_port,
 };
-use crate::schema::{Ctx, KeyDef, Scalar, Section, ValueKind};
+use crate::schema::{Ctx, KeyDef, Scalar, Section, SourceDef, ValueKind};
 
 /// Every key of an s3 integration besides `name`, `type` and `cache_control`.
 pub const KEYS: &[KeyDef] = &[
@@ -21,26 +22,33 @@ pub const KEYS: &[KeyDef] = &[
     KeyDef::string("port", "TCP port (default 443 with TLS, 80 without)").kind(ValueKind::Integer),
     KeyDef::string("tls", "Use HTTPS").kind(ValueKind::Boolean).default("true"),
     KeyDef::string("region", "Signing region").default("us-east-1"),
-    KeyDef::string("access_key_id", "Access key id (static keys)"),
-    KeyDef::string("secret_access_key", "Secret access key (static keys)").secret(),
-    KeyDef::string("secret_access_key_file", "File holding the secret access key, re-read when it changes"),
-    KeyDef::string("session_token", "Session token of temporary keys").secret(),
-    KeyDef::string("session_token_file", "File holding the session token, re-read when it changes"),
+    KeyDef::string("access_key_id", "Access key id").sources(&[Needs("static")]),
+    KeyDef::string("secret_access_key", "Secret access key; or give secret_access_key_file instead")
+        .secret()
+        .sources(&[Needs("static")]),
+    KeyDef::string("secret_access_key_file", "File holding the secret access key, re-read when it changes")
+        .sources(&[May("static")]),
+    KeyDef::string("session_token", "Session token of temporary keys").secret().sources(&[May("static")]),
+    KeyDef::string("session_token_file", "File holding the session token, re-read when it changes")
+        .sources(&[May("static")]),
     KeyDef::string(
         "credentials",
         "Instead of static keys: \"env\" (AWS_ACCESS_KEY_ID..., else AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE), \
          \"web-identity\" (STS AssumeRoleWithWebIdentity), \"instance\" (container credentials, then EC2 IMDSv2)",
     )
     .kind(ValueKind::Enum(&["env", "web-identity", "instance"])),
-    KeyDef::string("role_arn", "Web identity: the role to assume (default: AWS_ROLE_ARN)"),
+    KeyDef::string("role_arn", "Web identity: the role to assume (default: AWS_ROLE_ARN)")
+        .sources(&[May("web-identity")]),
     KeyDef::string(
         "web_identity_token_file",
         "Web identity: the token file, re-read at each refresh (default: AWS_WEB_IDENTITY_TOKEN_FILE)",
-    ),
+    )
+    .sources(&[May("web-identity")]),
     KeyDef::string(
         "sts_endpoint",
         "Web identity: the STS URL (default: AWS_ENDPOINT_URL_STS, else https://sts.<region>.amazonaws.com)",
-    ),
+    )
+    .sources(&[May("web-identity")]),
     KeyDef::string("buckets", "The buckets this integration serves; empty: every bucket by default")
         .kind(ValueKind::StringList),
     KeyDef::string("addressing", "path (endpoint/bucket/key) or virtual-host (bucket.endpoint/key)")
@@ -49,6 +57,39 @@ pub const KEYS: &[KeyDef] = &[
         .kind(ValueKind::Enum(&["s3", "gs"]))
         .default("s3"),
     KeyDef::string("ca_file", "PEM file of extra trusted roots, for a storage behind a private CA"),
+];
+
+/// The credential sources of an s3 integration (the `credential_source`
+/// names), the first being what [`read`] picks when none is chosen.
+/// Web identity is also chosen by `role_arn` or `web_identity_token_file`
+/// alone; a form sets `credentials` for it all the same.
+pub const SOURCES: &[SourceDef] = &[
+    SourceDef {
+        name: "static",
+        label: "Access keys",
+        help: "An access key id and its secret (inline or in a file), with a session token for temporary keys",
+        selector: None,
+    },
+    SourceDef {
+        name: "env",
+        label: "Environment",
+        help: "The variables the AWS SDKs read: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, \
+               else AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE",
+        selector: Some(("credentials", "env")),
+    },
+    SourceDef {
+        name: "web-identity",
+        label: "Web identity (IRSA)",
+        help: "Temporary keys from STS AssumeRoleWithWebIdentity, as a Kubernetes pod with IRSA has them; \
+               each key left empty is read from its AWS_* variable",
+        selector: Some(("credentials", "web-identity")),
+    },
+    SourceDef {
+        name: "instance",
+        label: "Container or instance role",
+        help: "The role of the ECS/EKS container (AWS_CONTAINER_CREDENTIALS_*), else of the EC2 instance (IMDSv2)",
+        selector: Some(("credentials", "instance")),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +145,19 @@ pub enum S3Credentials {
     Instance,
 }
 
+impl S3Credentials {
+    /// Its source in [`SOURCES`], as the config chose it (`env` may turn
+    /// into web identity when the integration is built).
+    pub fn source_name(&self) -> &'static str {
+        match self {
+            S3Credentials::Static { .. } => "static",
+            S3Credentials::Env => "env",
+            S3Credentials::WebIdentity { .. } => "web-identity",
+            S3Credentials::Instance => "instance",
+        }
+    }
+}
+
 /// The keys of `type = "s3"`, with the defaults that depend on each other.
 pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<S3Config> {
     let endpoint = t.get(cx, "endpoint", as_endpoint);
@@ -142,10 +196,6 @@ pub fn read(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Read<S3Config> {
     Read { config, scopes }
 }
 
-const S3_STATIC_KEYS: [&str; 5] =
-    ["access_key_id", "secret_access_key", "secret_access_key_file", "session_token", "session_token_file"];
-const WEB_IDENTITY_KEYS: [&str; 3] = ["role_arn", "web_identity_token_file", "sts_endpoint"];
-
 /// Static keys (each secret inline or in a `*_file`), `credentials = "env"`,
 /// web identity (`credentials = "web-identity"`, or `role_arn` /
 /// `web_identity_token_file` given), or `credentials = "instance"`; the keys
@@ -158,8 +208,14 @@ fn credentials(cx: &mut Ctx<'_>, t: &mut Section<'_, '_>) -> Option<S3Credential
     let role_arn = t.get(cx, "role_arn", as_nonempty);
     let token_file = t.get(cx, "web_identity_token_file", as_nonempty).map(PathBuf::from);
     let sts_endpoint = t.get(cx, "sts_endpoint", as_base_url);
-    let given = |keys: &[&'static str]| keys.iter().copied().filter(|k| t.has(k)).collect::<Vec<&str>>();
-    let (statics, web) = (given(&S3_STATIC_KEYS), given(&WEB_IDENTITY_KEYS));
+    // The keys of a source are those [`KEYS`] gives it.
+    let given = |source: &str| -> Vec<&'static str> {
+        KEYS.iter()
+            .filter(|k| k.sources.iter().any(|s| s.source() == source) && t.has(k.name))
+            .map(|k| k.name)
+            .collect()
+    };
+    let (statics, web) = (given("static"), given("web-identity"));
     let mode = match mode.as_deref() {
         None if t.has("credentials") => return None, // a bad value, already reported
         None if !web.is_empty() => "web-identity",

@@ -8,9 +8,12 @@
 //! `iss`, `nbf`, `exp`; not the signature) and serves the blob. What only
 //! the stand-in sees: the token requests themselves (client secret,
 //! federated assertion, managed identity header and client id) and their
-//! count.
+//! count. IMDS (a managed identity on a VM) has its own stand-in, in
+//! [`imds`].
 
+#[path = "../common/mod.rs"]
 mod common;
+mod imds;
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdListener};
