@@ -80,6 +80,7 @@ fn an_integration_put_on_one_replica_serves_on_the_others_within_a_second_and_a_
     for (mg, _) in &replicas[1..] {
         let took = time_until(mg, "/local/b/a.txt", StatusCode::OK);
         assert!(took <= PROPAGATION, "the PUT reached {} after {took:?}", mg.base_url);
+        eprintln!("PUT reached {} after {took:?}", mg.base_url);
     }
     let listed = replicas[2].1.listed("shared").expect("listed on replica 3");
     assert_eq!(listed["root"], dir.path().to_string_lossy().as_ref());
@@ -89,6 +90,7 @@ fn an_integration_put_on_one_replica_serves_on_the_others_within_a_second_and_a_
     for (mg, _) in &replicas[1..] {
         let took = time_until(mg, "/local/b/a.txt", StatusCode::NOT_FOUND);
         assert!(took <= PROPAGATION, "the DELETE reached {} after {took:?}", mg.base_url);
+        eprintln!("DELETE reached {} after {took:?}", mg.base_url);
         assert_eq!(get(&mg.url("/local/b/a.txt"), &[]).error_code(), "no_integration");
     }
 }
@@ -112,6 +114,7 @@ fn a_purge_on_one_replica_empties_the_object_on_every_replica() {
         let start = Instant::now();
         wait_for("the purge on every replica", WAIT, || entries(api) == 0);
         assert!(start.elapsed() <= PROPAGATION, "the purge reached {} after {:?}", mg.base_url, start.elapsed());
+        eprintln!("purge seen on {} after {:?} (polled every 50 ms)", mg.base_url, start.elapsed());
         let next = get(&mg.url("/local/b/a.txt"), &[]);
         assert!(next.header("cache-status").unwrap_or("").contains("fwd=miss"), "{}", next.describe());
     }
