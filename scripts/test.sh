@@ -202,6 +202,17 @@ start_s3s() {
     log "s3s-fs $S3S_VERSION listening on $MEDIAGATE_TEST_S3_ENDPOINT (data in $dir/data, pid $pid)"
 }
 
+# install_postgres: Debian's PostgreSQL server (tests/store.rs starts a server of each test's
+# own with initdb in a temp dir, as the user postgres when root); exports where its binaries are.
+install_postgres() {
+    ensure_debs postgresql || return 1
+    local bin
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [[ -n "$bin" && -x "$bin/initdb" && -x "$bin/pg_ctl" ]] || return 1
+    export MEDIAGATE_TEST_PG_BIN="$bin"
+    log "PostgreSQL: $("$bin/postgres" --version) in $bin"
+}
+
 start_azurite() {
     local dir port pid
     dir="$(mktemp -d -t mediagate-azurite.XXXXXX)" || return 1
@@ -272,6 +283,7 @@ main() {
     else
         peer_missing "Azurite $AZURITE_VERSION could not be installed"
     fi
+    install_postgres || peer_missing "PostgreSQL could not be installed"
     log "setup done ($((SECONDS - t0)) s)"
 
     if (($#)); then

@@ -9,7 +9,7 @@ use crate::admin::{self, Admin};
 use crate::auth::Auth;
 use crate::config::{self, AdminConfig, AuthMode, Config};
 use crate::control::live::{Env, Live};
-use crate::control::reload;
+use crate::control::{follow, reload};
 use crate::http::cors::Cors;
 use crate::integration::Registry;
 use crate::integration::registry::SharedRegistry;
@@ -34,13 +34,26 @@ pub async fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let registry: SharedRegistry = Arc::new(arc_swap::ArcSwap::from_pointee(registry));
     let cache = config.cache.enabled.then(|| crate::cache::Cache::new(&config.cache));
     let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
-    let live = Live::new(&config, registry.clone(), cache.clone(), metrics.clone(), env);
+    let (live, registry) = match &config.store {
+        None => {
+            let registry: SharedRegistry = Arc::new(arc_swap::ArcSwap::from_pointee(registry));
+            (Live::new(&config, registry.clone(), cache.clone(), metrics.clone(), env), registry)
+        }
+        // Integrations come from the shared store (CONTRACT.md section 9).
+        Some(store) => match follow::start(&config, store, cache.clone(), metrics.clone(), env).await {
+            Ok(live) => (live.clone(), live.registry().clone()),
+            Err(problem) => {
+                report(&[problem]);
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
     // SIGHUP is caught from here on (its default action would end the process).
     let reloads = metrics.clone();
-    let poll = config.server.config_poll_interval;
+    // With the store, the file's integrations are not read again: nothing to poll.
+    let poll = if config.store.is_some() { Duration::ZERO } else { config.server.config_poll_interval };
     let watcher = reload::watch(live.clone(), poll, config.admin.is_some(), move |o| reloads.config_reload(o));
     if let Some(admin) = &config.admin
         && let Err(code) = start_admin(admin, live.clone(), metrics.clone()).await
@@ -119,7 +132,20 @@ async fn start_admin(cfg: &AdminConfig, live: Live, metrics: Metrics) -> Result<
 /// `mediagate check`: validate, then connection-test every integration;
 /// one line per integration on standard output, non-zero exit on any failure.
 pub async fn check(path: &Path) -> ExitCode {
-    let Some((config, registry)) = load(path, &Metrics::disabled()) else { return ExitCode::from(EXIT_CONFIG) };
+    let Some((config, mut registry)) = load(path, &Metrics::disabled()) else { return ExitCode::from(EXIT_CONFIG) };
+    // With [store], the integrations to check are the store's (docs/STORE.md).
+    if let Some(store) = &config.store {
+        match follow::check(&config, store).await {
+            Ok((from_store, note)) => {
+                println!("ok   store: {note}");
+                registry = from_store;
+            }
+            Err(problem) => {
+                report(&[problem]);
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
     if let Some(files) = &config.server.tls {
         match crate::tls::CertStore::load(files) {
             Ok(_) => println!("ok   tls: {} and {} load and match", files.cert.display(), files.key.display()),
@@ -144,7 +170,7 @@ pub async fn check(path: &Path) -> ExitCode {
         let (name, kind) = (&integration.name, integration.kind_name());
         println!("{verdict} {name} ({kind}): {}: {}{credentials}", test.code, test.message);
     }
-    for cfg in config.integrations.iter().filter(|c| !c.missing().is_empty()) {
+    for cfg in registry.configs().iter().filter(|c| !c.missing().is_empty()) {
         failed = true;
         let lacks: Vec<String> = cfg.missing().iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
         println!("FAIL {} ({}): incomplete: {}", cfg.name, cfg.type_name, lacks.join("; "));

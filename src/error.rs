@@ -61,6 +61,9 @@ pub enum Kind {
     BadConfig,
     /// 409: an integration's scope overlaps another's; nothing was saved.
     Conflict,
+    /// 503: the shared store (`[store]`, CONTRACT.md section 9) cannot be reached or read;
+    /// an admin change was not made. Beyond the contract's list.
+    StoreUnavailable,
 }
 
 impl Kind {
@@ -82,6 +85,7 @@ impl Kind {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::BadConfig => StatusCode::BAD_REQUEST,
             Kind::Conflict => StatusCode::CONFLICT,
+            Kind::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -106,6 +110,7 @@ impl Kind {
             Kind::Unauthorized => "unauthorized",
             Kind::BadConfig => "bad_config",
             Kind::Conflict => "conflict",
+            Kind::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -134,7 +139,7 @@ impl Kind {
             | Kind::BadConfig
             | Kind::Conflict => Origin::Client,
             Kind::UpstreamDenied | Kind::UpstreamError | Kind::UpstreamTimeout => Origin::Upstream,
-            Kind::Overloaded | Kind::Internal => Origin::Internal,
+            Kind::Overloaded | Kind::Internal | Kind::StoreUnavailable => Origin::Internal,
         }
     }
 }

@@ -27,4 +27,5 @@ pub mod proxy;
 pub mod schema;
 pub mod secret;
 pub mod server;
+pub mod store;
 pub mod tls;

@@ -35,6 +35,8 @@ pub const UPSTREAM_ERRORS: &str = "mediagate_upstream_errors_total";
 pub const CREDENTIAL_REFRESHES: &str = "mediagate_credential_refreshes_total";
 pub const CONNECTIONS_OPEN: &str = "mediagate_connections_open";
 pub const CONFIG_RELOADS: &str = "mediagate_config_reloads_total";
+pub const STORE_CONNECTED: &str = "mediagate_store_connected";
+pub const STORE_ERRORS: &str = "mediagate_store_errors_total";
 
 /// Kind of a metric, for its HELP and TYPE lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,20 @@ pub const CATALOGUE: &[(&str, MetricKind, &[&str], &str)] = &[
     ),
     (CONNECTIONS_OPEN, MetricKind::Gauge, &[], "Client connections open on the media listener."),
     (CONFIG_RELOADS, MetricKind::Counter, &["outcome"], "Configuration reloads, by outcome: ok or error."),
+    (
+        STORE_CONNECTED,
+        MetricKind::Gauge,
+        &[],
+        "1 while the shared store ([store], PostgreSQL) is connected and listened to, 0 while it is not; \
+         absent without [store].",
+    ),
+    (
+        STORE_ERRORS,
+        MetricKind::Counter,
+        &["operation"],
+        "Failures of the shared store, by operation: connect, connection (an established one lost), read, \
+         write, purge, decrypt.",
+    ),
 ];
 
 /// Histogram buckets, in seconds: 1 ms to 60 s.
@@ -252,6 +268,19 @@ impl Metrics {
 
     pub fn credential_refresh(&self, integration: &str, outcome: &str) {
         self.count(CREDENTIAL_REFRESHES, &[("integration", integration), ("outcome", outcome)]);
+    }
+
+    /// Whether the shared store is connected (`mediagate_store_connected`).
+    pub fn store_connected(&self, connected: bool) {
+        if let Some(inner) = &self.inner {
+            let gauge = inner.recorder.register_gauge(&Key::from_static_name(STORE_CONNECTED), &METADATA);
+            gauge.set(if connected { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// One failed operation against the shared store (`mediagate_store_errors_total`).
+    pub fn store_error(&self, operation: &str) {
+        self.count(STORE_ERRORS, &[("operation", operation)]);
     }
 
     /// Registers and increments a counter: for rare events only (it builds the key).
@@ -451,6 +480,8 @@ mod tests {
         up.failed("timeout", Duration::from_secs(30));
         m.credential_refresh("azure-sp", "ok");
         m.config_reload("error");
+        m.store_connected(true);
+        m.store_error("connect");
         let open = m.connection_opened();
         drop(m.connection_opened());
         let cache = Cache::new(&crate::config::CacheConfig::default());

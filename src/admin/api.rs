@@ -16,6 +16,7 @@ use crate::http::body::Body;
 use crate::integration::config::{COMMON_KEYS, TYPES};
 use crate::integration::probe::rfc3339;
 use crate::schema::{KeyDef, SourceDef};
+use crate::store::Purge;
 
 /// Routes an authorized request.
 pub async fn route(
@@ -40,7 +41,7 @@ pub async fn route(
             Ok(json(StatusCode::OK, &json!(test)))
         }
         (&Method::POST, ["api", "cache", "purge"]) => {
-            let outcome = purge(live, &body);
+            let outcome = purge(live, &body).await;
             match &outcome {
                 Ok((what, purged)) => {
                     tracing::info!(target: "mediagate::audit", action = "purge", what, objects = purged, outcome = "purged", client = %peer, "admin change");
@@ -63,20 +64,27 @@ pub async fn route(
     }
 }
 
-/// `GET /readyz`: `{"ready", "config": {"loaded_at", "last_reload_error"}}`.
+/// `GET /readyz`: `{"ready", "config": {"loaded_at", "last_reload_error"}}`, and with
+/// `[store]` also `"store": {"connected", "error", "since"}`.
 /// Ready (`200`) once the listeners are up, `503` before; a failed reload is shown but keeps the
 /// replica ready (it serves the last good config), so a bad ConfigMap push
-/// does not take every replica out of its Service.
+/// does not take every replica out of its Service. With `[store]`, ready once the
+/// integrations were first loaded from the store; losing the store later keeps the replica
+/// ready (it serves what it last loaded, CONTRACT.md section 9) and says so in `store`.
 pub fn readyz(live: &Live) -> Response<Body> {
     let status = live.status();
     let ready = live.is_ready();
-    let body = json!({
+    let mut body = json!({
         "ready": ready,
         "config": {
             "loaded_at": rfc3339(status.loaded_at),
             "last_reload_error": status.last_reload_error,
         }
     });
+    if let Some(store) = live.store() {
+        let s = store.status();
+        body["store"] = json!({ "connected": s.connected, "error": s.error, "since": rfc3339(s.since) });
+    }
     json(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
 }
 
@@ -141,8 +149,8 @@ async fn delete(live: &Live, name: &str, peer: SocketAddr) -> Result<Response<Bo
 }
 
 /// `POST /api/cache/purge` with `{"locator": ...}` or `{"prefix": ...}`:
-/// what was purged and how many entries.
-fn purge(live: &Live, body: &[u8]) -> Result<(String, usize)> {
+/// what was purged and how many entries (here; with a shared store, every replica purges).
+async fn purge(live: &Live, body: &[u8]) -> Result<(String, usize)> {
     let fields = object(body)?;
     let by = |k: &str| fields.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
     let (what, locator) = match (by("locator"), by("prefix")) {
@@ -153,11 +161,8 @@ fn purge(live: &Live, body: &[u8]) -> Result<(String, usize)> {
             return Err(Error::new(Kind::BadConfig, msg));
         }
     };
-    let purged = match live.cache() {
-        None => 0,
-        Some(cache) if locator => cache.purge_locator(what),
-        Some(cache) => cache.purge_prefix(what),
-    };
+    let purge = if locator { Purge::Locator(what.to_owned()) } else { Purge::Prefix(what.to_owned()) };
+    let purged = live.purge(purge).await?;
     Ok((what.to_owned(), purged))
 }
 

@@ -549,7 +549,15 @@ fn operation_schemas() -> Map<String, Value> {
                 "additionalProperties": false,
                 "properties": { "loaded_at": { "type": "string", "format": "date-time" },
                                 "last_reload_error": { "type": ["string", "null"],
-                                    "description": "Why the last reload kept the running config, or null" } } } } }),
+                                    "description": "Why the last reload kept the running config, or null" } } },
+                "store": { "type": "object", "required": ["connected", "error", "since"],
+                    "additionalProperties": false,
+                    "description": "Only with [store]: the shared store (docs/STORE.md)",
+                    "properties": { "connected": { "type": "boolean" },
+                                    "error": { "type": ["string", "null"],
+                                        "description": "Why it is not connected, or null" },
+                                    "since": { "type": "string", "format": "date-time",
+                                        "description": "When `connected` last changed" } } } } }),
         ),
     ])
 }

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod cache;
 pub mod clients;
 pub mod server;
+pub mod store;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +24,7 @@ pub use self::admin::AdminConfig;
 pub use self::cache::CacheConfig;
 pub use self::clients::{AuthConfig, AuthMode, CorsConfig};
 pub use self::server::{ServerConfig, TlsFiles};
+pub use self::store::StoreConfig;
 pub use crate::integration::config::IntegrationConfig;
 pub use crate::integration::upstream::UpstreamConfig;
 pub use crate::schema::ConfigErrors;
@@ -42,6 +44,8 @@ pub struct Config {
     /// `[admin]`; `None`: no admin listener.
     pub admin: Option<AdminConfig>,
     pub integrations: Vec<IntegrationConfig>,
+    /// `[store]`; `None`: integrations live in this file.
+    pub store: Option<StoreConfig>,
 }
 
 /// Reads and validates `path`, with `${VAR}` from the process environment.
@@ -87,7 +91,14 @@ fn walk<'t, 'i>(cx: &mut Ctx<'_>, mut root: Section<'t, 'i>, empty: &'t DeTable<
         let section = root.table(cx, "admin", empty);
         admin::admin(cx, section)
     });
+    let store = root
+        .has("store")
+        .then(|| {
+            let section = root.table(cx, "store", empty);
+            store::store(cx, section)
+        })
+        .flatten();
     let integrations = crate::integration::config::read_all(cx, &mut root);
     root.finish(cx, "");
-    Config { source: path.to_path_buf(), server, upstream, cache, auth, cors, admin, integrations }
+    Config { source: path.to_path_buf(), server, upstream, cache, auth, cors, admin, integrations, store }
 }

@@ -8,6 +8,10 @@
 //! flight keeps the registry it started with; the next request sees the new
 //! one. The file is always written before the swap, so a restart serves
 //! exactly what the API last answered.
+//!
+//! With `[store]` the integrations are kept in the shared store instead of the file
+//! ([`Keeper`]); the flow is the same, and every other replica applies the change when the
+//! store announces it ([`super::follow`]).
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -17,7 +21,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use super::persist::{self, ConfigFile, PersistError, UpdateError};
+use super::keep::Keeper;
+use super::persist::{self, ConfigFile, PersistError};
 use crate::cache::Cache;
 use crate::config::{self, ConfigErrors};
 use crate::error::{Error, Kind, Result};
@@ -29,6 +34,7 @@ use crate::integration::registry::{Registry, SharedRegistry};
 use crate::integration::upstream::UpstreamConfig;
 use crate::metrics::Metrics;
 use crate::schema::Problem;
+use crate::store::{Purge, Store};
 
 /// Resolves `${VAR}` (the process environment in production).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -43,7 +49,8 @@ pub struct Live {
 }
 
 struct Inner {
-    file: ConfigFile,
+    /// Where the integrations are kept: the file or the shared store.
+    kept: Keeper,
     registry: SharedRegistry,
     upstream: UpstreamConfig,
     cache: Option<Cache>,
@@ -56,6 +63,9 @@ struct Inner {
     status: Mutex<ConfigStatus>,
     /// Set once the media listener is up (`/readyz`).
     ready: std::sync::atomic::AtomicBool,
+    /// Set once the integrations were loaded from where they are kept (at once for the file;
+    /// with the store, at its first successful read).
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 /// What `/readyz` says about the config.
@@ -106,10 +116,40 @@ impl Live {
         env: Env,
     ) -> Live {
         let seen = std::fs::read_to_string(&config.source).map_or(0, |text| hash(&text));
+        let kept = Keeper::File(ConfigFile::new(config.source.clone()));
+        Live::build(config, kept, seen, registry, cache, metrics, env)
+    }
+
+    /// The live configuration of `config` with its integrations kept in `store`: `registry`
+    /// starts empty and not ready, and is filled by the first read of the store
+    /// ([`super::follow`]).
+    pub fn with_store(
+        config: &config::Config,
+        store: Store,
+        registry: SharedRegistry,
+        cache: Option<Cache>,
+        metrics: Metrics,
+        env: Env,
+    ) -> Live {
+        // No text hashes to 0, so the first read always applies.
+        let live = Live::build(config, Keeper::store(store), 0, registry, cache, metrics, env);
+        live.inner.loaded.store(false, std::sync::atomic::Ordering::Release);
+        live
+    }
+
+    fn build(
+        config: &config::Config,
+        kept: Keeper,
+        seen: u64,
+        registry: SharedRegistry,
+        cache: Option<Cache>,
+        metrics: Metrics,
+        env: Env,
+    ) -> Live {
         let status = ConfigStatus { loaded_at: SystemTime::now(), last_reload_error: None, seen };
         Live {
             inner: Arc::new(Inner {
-                file: ConfigFile::new(config.source.clone()),
+                kept,
                 registry,
                 upstream: config.upstream.clone(),
                 cache,
@@ -119,6 +159,7 @@ impl Live {
                 tests: Mutex::new(HashMap::new()),
                 status: Mutex::new(status),
                 ready: std::sync::atomic::AtomicBool::new(false),
+                loaded: std::sync::atomic::AtomicBool::new(true),
             }),
         }
     }
@@ -136,8 +177,44 @@ impl Live {
         self.inner.ready.store(true, std::sync::atomic::Ordering::Release);
     }
 
+    /// Ready: the listeners are up and the integrations were loaded.
     pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(std::sync::atomic::Ordering::Acquire)
+        self.inner.ready.load(std::sync::atomic::Ordering::Acquire) && self.is_loaded()
+    }
+
+    /// Whether the integrations were loaded from where they are kept.
+    pub fn is_loaded(&self) -> bool {
+        self.inner.loaded.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The shared store, when integrations are kept there.
+    pub fn store(&self) -> Option<&Store> {
+        match &self.inner.kept {
+            Keeper::Store(store, _) => Some(store),
+            Keeper::File(_) => None,
+        }
+    }
+
+    /// Purges the cache here and, with a shared store, on every replica (CONTRACT.md
+    /// section 9); returns the entries dropped here. When the store cannot be told, the purge
+    /// is done here only and the answer is `503 store_unavailable` saying so.
+    pub async fn purge(&self, purge: Purge) -> Result<usize> {
+        let purged = self.purge_here(&purge);
+        if let Some(store) = self.store() {
+            store.purge(&purge).await.map_err(|e| {
+                Error::new(e.kind, format!("{purged} cached entries were purged on this replica only: {}", e.message))
+            })?;
+        }
+        Ok(purged)
+    }
+
+    /// Purges this replica's cache only (an announcement from another replica).
+    pub fn purge_here(&self, purge: &Purge) -> usize {
+        match (&self.inner.cache, purge) {
+            (None, _) => 0,
+            (Some(cache), Purge::Locator(locator)) => cache.purge_locator(locator),
+            (Some(cache), Purge::Prefix(prefix)) => cache.purge_prefix(prefix),
+        }
     }
 
     pub fn status(&self) -> ConfigStatus {
@@ -145,7 +222,7 @@ impl Live {
     }
 
     fn path(&self) -> &Path {
-        self.inner.file.path()
+        self.inner.kept.label()
     }
 
     /// Every integration, in file order.
@@ -250,10 +327,20 @@ impl Live {
         futures_util::future::join_all(names.iter().map(|name| self.test(name))).await;
     }
 
-    /// Re-reads the file; an invalid one keeps the running config and says why.
+    /// Re-reads the file (or the shared store); an invalid one keeps the running config and says why.
     pub async fn reload(&self) -> std::result::Result<Reloaded, Vec<String>> {
         let _guard = self.inner.ops.lock().await;
-        let text = self.inner.file.read().await.map_err(|e| vec![e.to_string()])?;
+        let text = match self.inner.kept.read().await {
+            Ok(text) => text,
+            Err(e) if self.store().is_some() => {
+                let mut status = lock(&self.inner.status);
+                status.last_reload_error = Some(e.clone());
+                // The next read that works applies (and clears the error), even if unchanged.
+                status.seen = 0;
+                return Err(vec![e]);
+            }
+            Err(e) => return Err(vec![e]),
+        };
         if hash(&text) == lock(&self.inner.status).seen {
             return Ok(Reloaded::Unchanged);
         }
@@ -293,23 +380,20 @@ impl Live {
     ) -> Result<bool> {
         let (upstream, path, env) = (&self.inner.upstream, self.path().to_path_buf(), &self.inner.env);
         let metrics = &self.inner.metrics;
-        let outcome = self
+        let in_store = self.store().is_some();
+        let (flag, (registry, seen)) = self
             .inner
-            .file
-            .update(|text| {
-                let (new_text, flag) = edit(text).map_err(persist_problem)?;
-                let config = config::parse(&new_text, &path, &**env).map_err(file_problems)?;
-                let registry = Registry::rebuild(Some(current), &config.integrations, upstream, &path, metrics)
-                    .map_err(|e| bad_config("the integration cannot be built; nothing was saved", messages(e)))?;
-                let seen = hash(&new_text);
-                Ok((new_text, (registry, flag, seen)))
-            })
-            .await;
-        let (registry, flag, seen) = match outcome {
-            Ok(done) => done,
-            Err(UpdateError::Edit(e)) => return Err(e),
-            Err(UpdateError::File(e)) => return Err(Error::internal(format!("nothing was saved: {e}"))),
-        };
+            .kept
+            .update(
+                |text| edit(text).map_err(persist_problem),
+                |new_text| {
+                    let config = config::parse(new_text, &path, &**env).map_err(|e| kept_problems(e, in_store))?;
+                    let registry = Registry::rebuild(Some(current), &config.integrations, upstream, &path, metrics)
+                        .map_err(|e| bad_config("the integration cannot be built; nothing was saved", messages(e)))?;
+                    Ok((registry, hash(new_text)))
+                },
+            )
+            .await?;
         self.swap(current, registry, seen);
         Ok(flag)
     }
@@ -319,6 +403,7 @@ impl Live {
     fn swap(&self, current: &Arc<Registry>, next: Registry, seen: u64) {
         let kept: Vec<_> = next.all();
         self.inner.registry.store(Arc::new(next));
+        self.inner.loaded.store(true, std::sync::atomic::Ordering::Release);
         {
             let mut status = lock(&self.inner.status);
             status.seen = seen;
@@ -445,10 +530,16 @@ fn persist_problem(e: PersistError) -> Error {
     }
 }
 
-/// The file on disk has problems besides this change: nothing is saved.
-fn file_problems(e: ConfigErrors) -> Error {
-    Error::new(Kind::Conflict, "the config file on disk has problems; fix them first, nothing was saved")
-        .with_problems(messages(e))
+/// The file on disk (or the shared store) has problems besides this change: nothing is saved.
+fn kept_problems(e: ConfigErrors, in_store: bool) -> Error {
+    let message = match in_store {
+        true => {
+            "the change does not fit the integrations in the shared store (another replica may have changed \
+             them meanwhile); nothing was saved"
+        }
+        false => "the config file on disk has problems; fix them first, nothing was saved",
+    };
+    Error::new(Kind::Conflict, message).with_problems(messages(e))
 }
 
 fn hash(text: &str) -> u64 {

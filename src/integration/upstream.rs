@@ -447,7 +447,7 @@ pub(crate) fn connector(cfg: &UpstreamConfig, ca_file: Option<&Path>) -> Result<
 /// to its identity endpoints (STS, metadata, token): the built-in roots,
 /// the PEM bundle named by `SSL_CERT_FILE` (as the SDKs and OpenSSL honour
 /// it; an unreadable one is an error), and the integration's `ca_file`.
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+pub(crate) fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {

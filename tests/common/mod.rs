@@ -22,6 +22,7 @@
 pub mod admin;
 pub mod browser;
 pub mod lb;
+pub mod postgres;
 pub mod relay;
 
 use std::io::{BufRead, BufReader, Read};
