@@ -40,10 +40,13 @@ const WRITE_VAR: &str = "MEDIAGATE_WRITE_OPENAPI";
 /// answered like GET on the public routes, RFC 9110 section 9.3.2).
 const METHODS: [&str; 6] = ["get", "put", "post", "delete", "patch", "options"];
 /// Statuses the description lists that no session can provoke on purpose, and why.
-const NOT_PROVOKED: [(&str, &str, u16, &str); 3] = [
+const NOT_PROVOKED: [(&str, &str, u16, &str); 6] = [
     ("/readyz", "get", 503, "this version is ready once its listeners are up"),
     ("/api/integrations/{name}", "put", 500, "a config file that cannot be written (the tests run as root)"),
     ("/api/integrations/{name}", "delete", 500, "a config file that cannot be written (the tests run as root)"),
+    ("/api/integrations/{name}", "put", 503, "only with [store] and the database down: tests/store.rs provokes it"),
+    ("/api/integrations/{name}", "delete", 503, "only with [store] and the database down: tests/store.rs provokes it"),
+    ("/api/cache/purge", "post", 503, "only with [store] and the database down: tests/store.rs provokes it"),
 ];
 
 fn root() -> PathBuf {

@@ -104,6 +104,9 @@ fn get_integration() -> Value {
     )
 }
 
+/// The `503` of a change while the shared store (`[store]`, docs/STORE.md) is lost.
+const STORE_DOWN: &str = "With `[store]`, the shared store cannot be reached: nothing was saved";
+
 fn put_integration() -> Value {
     let mut put = op(
         "putIntegration",
@@ -119,6 +122,7 @@ fn put_integration() -> Value {
                 "The scope overlaps another integration's (both are named), or the config file on disk has \
                  problems of its own: nothing was saved"),
             "500": error(&["internal"], "The config file could not be written: nothing was saved"),
+            "503": error(&["store_unavailable"], STORE_DOWN),
         }),
     );
     put["description"] = json!(
@@ -144,6 +148,7 @@ fn delete_integration() -> Value {
             "404": error(&["not_found"], "No integration has this name"),
             "409": error(&["conflict"], "The config file on disk has problems of its own: nothing was changed"),
             "500": error(&["internal"], "The config file could not be written: nothing was changed"),
+            "503": error(&["store_unavailable"], STORE_DOWN),
         }),
     )
 }
@@ -165,6 +170,9 @@ fn purge() -> Value {
         json!({
             "200": answer("Purged", "Objects dropped (0 without a cache)"),
             "400": error(&["bad_config"], "Neither or both of `locator` and `prefix`, or a body that is not a JSON object"),
+            "503": error(&["store_unavailable"],
+                "With `[store]`, the shared store cannot be reached: the objects were purged on this replica only \
+                 (the message says how many), not on the others"),
         }),
     );
     purge["requestBody"] = json!({
