@@ -24,6 +24,7 @@ const EXIT_CONFIG: u8 = 2;
 /// `mediagate serve`: load, build, listen (media, and admin when
 /// configured), reload on SIGHUP and file changes, drain on SIGTERM / SIGINT.
 pub async fn serve(path: &Path) -> ExitCode {
+    let shutdown = shutdown_signal();
     let metrics = Metrics::new();
     let Some((config, registry)) = load(path, &metrics) else { return ExitCode::from(EXIT_CONFIG) };
     warn_about_exposure(&config);
@@ -81,7 +82,7 @@ pub async fn serve(path: &Path) -> ExitCode {
         .with_cors(Cors::from_config(&config.cors))
         .with_cache(cache)
         .with_metrics(metrics);
-    server::serve(listener, proxy, &config.server, tls, shutdown_signal()).await;
+    server::serve(listener, proxy, &config.server, tls, shutdown).await;
     ExitCode::SUCCESS
 }
 
@@ -279,24 +280,26 @@ fn report(problems: &[String]) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on SIGTERM or SIGINT. Both handlers are installed when this is
+/// called, not when the future is first polled: a SIGTERM that arrives in
+/// between would otherwise take its default action and end the process in
+/// the middle of a response instead of draining it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(int) => tracing::info!("SIGINT received"),
+            () = wait(term) => tracing::info!("SIGTERM received"),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
     }
 }

@@ -150,3 +150,32 @@ fn every_request_gets_one_access_log_line_with_bytes_and_integration() {
     assert_eq!(lines[1]["status"], 404);
     assert!(lines[1]["error"].as_str().unwrap_or("").starts_with("not_found"));
 }
+
+/// A SIGTERM that arrives as soon as the listening line is out is a drain
+/// (exit 0), never the signal's default action: the handlers are installed
+/// before anything is printed. Repeated, since the window it guards was short.
+#[test]
+fn a_sigterm_right_after_the_listening_line_drains_and_exits_cleanly() {
+    use std::io::BufRead;
+    let root = media_root();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mediagate.toml");
+    std::fs::write(&path, server_config(root.path(), "")).expect("config");
+    for round in 0..5 {
+        let mut child = Command::new(common::bin())
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn mediagate");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut first).expect("the listening line");
+        assert!(first.contains("listening"), "round {round}: first line {first:?}");
+        let sent = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+        assert!(sent.success());
+        let status = child.wait().expect("wait");
+        assert_eq!(status.code(), Some(0), "round {round}: SIGTERM ended mediagate with {status}");
+    }
+}

@@ -580,7 +580,8 @@ static BIN: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_mediagate").to_owned())
 });
 
-fn bin() -> &'static str {
+/// The mediagate binary under test (`MEDIAGATE_TEST_BIN`, else this build's).
+pub fn bin() -> &'static str {
     &BIN
 }
 
