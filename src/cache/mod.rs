@@ -57,6 +57,7 @@ use crate::locator::Locator;
 use fill::{Budget, Fill};
 use reader::SliceReader;
 use status::Verdict;
+pub use status::cache_status_value;
 
 /// The longest storage read a run makes: long enough that a cold stream
 /// runs at the storage's speed, short enough that an abandoned one (a

@@ -136,7 +136,7 @@ impl Target {
 
     async fn store_meta(&self, mut meta: ObjectMeta) -> Arc<MetaEntry> {
         // Decided once here rather than on every hit.
-        let content_type = crate::proxy::content_type(meta.content_type.as_deref(), &self.loc.key);
+        let content_type = crate::http::content_type::content_type(meta.content_type.as_deref(), &self.loc.key);
         meta.content_type = content_type.to_str().ok().map(str::to_owned);
         let entry =
             Arc::new(MetaEntry { validator: validator(&meta), meta, validated: Instant::now(), missing: false });
