@@ -343,7 +343,37 @@ pub fn fill_reserve(cfg: &CacheConfig) -> u64 {
     (cfg.max_fills as u64).saturating_mul(cfg.slice_bytes).min(cfg.max_bytes / 4)
 }
 
-/// The length of slice `index` of an object of `size` bytes.
+/// How many blocks a slice is cut into: a cold seek fetches the blocks
+/// under its range, not the whole slice (docs/CACHE.md, "Blocks").
+const BLOCKS_PER_SLICE: u64 = 8;
+
+/// The smallest block: below it, requests and entries cost more than the
+/// bytes they save.
+const BLOCK_MIN: u64 = 64 << 10;
+
+/// The unit a large object is cached and fetched in: `slice_bytes / 8`, at
+/// least 64 KiB (and at most a slice).
+fn block_bytes(cfg: &CacheConfig) -> u64 {
+    (cfg.slice_bytes / BLOCKS_PER_SLICE).max(BLOCK_MIN).min(cfg.slice_bytes)
+}
+
+/// The unit an object of `size` bytes is kept in, a function of its size
+/// alone (so every entry of one version agrees): the whole object (one
+/// entry, index 0) up to `max_object_bytes`, else blocks.
+fn granule(cfg: &CacheConfig, size: u64) -> u64 {
+    let block = block_bytes(cfg);
+    if size <= cfg.max_object_bytes { size.max(block) } else { block }
+}
+
+/// The bytes a cold read starting at 0 asks for before the object's size is
+/// known: enough to hold any object kept whole (`max_object_bytes`, in
+/// whole blocks), and at least a slice.
+fn blind_reach(cfg: &CacheConfig) -> u64 {
+    let block = block_bytes(cfg);
+    (cfg.max_object_bytes.div_ceil(block) * block).max(cfg.slice_bytes.div_ceil(block) * block)
+}
+
+/// The length of slice (or block) `index` of an object of `size` bytes in units of `g`.
 fn slice_len(size: u64, g: u64, index: u64) -> u64 {
     size.saturating_sub(index * g).min(g)
 }
