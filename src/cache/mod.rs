@@ -1,16 +1,20 @@
 //! The in-memory cache (CONTRACT.md section 4): moka, bounded in bytes.
 //!
-//! An object is cached as metadata (size, validators, type) plus aligned
-//! slices of `slice_bytes`; an object no larger than `max_object_bytes`
-//! (at most one slice) is a single entry. Slices are keyed by integration,
-//! locator, the object's validator (its ETag) and the slice index, so bytes
-//! of two versions of an object can never be served as one.
+//! An object is cached as metadata (size, validators, type) plus entries of
+//! its bytes: one entry for an object no larger than `max_object_bytes`,
+//! else aligned blocks of `slice_bytes / 8` (at least 64 KiB); which one is
+//! a function of the size alone ([`granule`]; docs/CACHE.md). Entries are
+//! keyed by integration, locator, the object's validator (its ETag) and the
+//! index, so bytes of two versions of an object can never be served as one.
+//! The code calls an entry a slice; `slice_bytes` sizes a stream's storage
+//! reads (runs), which cover several blocks.
 //!
 //! How a read is served:
 //! 1. Metadata: fresh from the cache (a hit); older than `ttl`: revalidated
 //!    upstream with `If-None-Match` (a storage that ignores it answers 200,
-//!    and the ETag comparison decides); missing: learnt from the first slice
-//!    read (a `GET` of that slice's range), or from a `HEAD` for `HEAD`
+//!    and the ETag comparison decides); missing: learnt from the first
+//!    storage read (a `GET` from 0 long enough to hold an object kept whole,
+//!    or of the blocks under the range), or from a `HEAD` for `HEAD`
 //!    requests and suffix ranges, whose position needs the length first.
 //! 2. The client's range is resolved against the length (`416` outside it).
 //! 3. The body is read slice by slice as the client consumes it: a cached
