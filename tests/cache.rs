@@ -403,3 +403,31 @@ fn a_cold_seek_reads_at_most_twice_its_bytes_from_the_storage() {
         assert!(down <= 2 * served, "{down} bytes from the storage for {served} served");
     }
 }
+
+#[test]
+fn concurrent_misses_for_an_object_kept_whole_make_one_storage_request() {
+    let data = pattern_bytes(3 * MIB, 25);
+    let Some(t) = setup_with("whole-burst", &[("w.jpg", &data)], Fault::None, WHOLE_UP_TO_8MIB) else { return };
+    let clients = 16;
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let (barrier, url) = (barrier.clone(), t.url("w.jpg"));
+            std::thread::spawn(move || {
+                barrier.wait();
+                // Half ask for a range inside the object: they join the same read from 0.
+                if i % 2 == 0 { get(&url, &[]) } else { get(&url, &[("range", "bytes=2500000-2500099")]) }
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let r = h.join().expect("client thread");
+        if i % 2 == 0 {
+            assert_eq!(sha256_hex(&r.body), sha256_hex(&data));
+        } else {
+            assert_eq!(r.body.as_ref(), &data[2_500_000..2_500_100]);
+        }
+    }
+    t.wait_for_fills();
+    assert_eq!(t.upstream_requests(), 1, "{clients} concurrent misses must make one storage request");
+}
