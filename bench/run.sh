@@ -635,6 +635,7 @@ main() {
         fi
         "bench$n"
     done
+    source "$ROOT/bench/cache_rows.sh" && cache_rows # issue 10: hit ratio, seek bytes, RSS (c1 c2 c3)
     meta duration "$((SECONDS - t0)) s"
     report
 }

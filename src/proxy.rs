@@ -23,10 +23,11 @@ use http_body::Frame;
 use http_body_util::{BodyDataStream, BodyExt, StreamBody};
 
 use crate::auth::Auth;
-use crate::cache::Cache;
+use crate::cache::{Cache, cache_status_value};
 use crate::error::{Error, Kind, Result};
 use crate::http::body::{self, Body, BoxError};
 use crate::http::conditional::{self, Conditions, Verdict};
+use crate::http::content_type::content_type;
 use crate::http::cors::Cors;
 use crate::http::multipart;
 use crate::http::range::{self, RangeRequest, RangeSpec};
@@ -35,9 +36,6 @@ use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse,
 use crate::locator::Locator;
 use crate::logging::{LoggedBody, RequestLog};
 use crate::metrics::Metrics;
-
-/// `Cache-Status` when the cache is off (RFC 9211 section 2.2).
-const CACHE_BYPASS: &str = "mediagate; fwd=bypass";
 
 /// The media request handler; cheap to clone, shared by every connection.
 /// Everything it needs is passed in: no global state.
@@ -376,12 +374,6 @@ fn media_response(
     resp
 }
 
-/// `Cache-Status` (RFC 9211): the cache's verdict, or `fwd=bypass` when the
-/// cache is off.
-fn cache_status_value(status: Option<&str>) -> HeaderValue {
-    status.and_then(|s| HeaderValue::from_str(s).ok()).unwrap_or(HeaderValue::from_static(CACHE_BYPASS))
-}
-
 fn validators(h: &mut HeaderMap, meta: &ObjectMeta) {
     if let Some(v) = meta.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
         h.insert(header::ETAG, v);
@@ -391,22 +383,6 @@ fn validators(h: &mut HeaderMap, meta: &ObjectMeta) {
     {
         h.insert(header::LAST_MODIFIED, v);
     }
-}
-
-/// The storage's `Content-Type`, unless it says nothing useful (absent or a
-/// generic octet-stream); then the one the key's extension implies.
-pub fn content_type(stored: Option<&str>, key: &str) -> HeaderValue {
-    let generic = |t: &str| {
-        let t = t.trim().to_ascii_lowercase();
-        t.is_empty() || t == "application/octet-stream" || t == "binary/octet-stream"
-    };
-    if let Some(t) = stored.filter(|t| !generic(t))
-        && let Ok(v) = HeaderValue::from_str(t)
-    {
-        return v;
-    }
-    let guessed = mime_guess::from_path(key).first_raw().unwrap_or("application/octet-stream");
-    HeaderValue::from_static(guessed)
 }
 
 fn header_text(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -488,20 +464,5 @@ mod tests {
         }
         let disk_bytes = value("mediagate_response_bytes_total{integration=\"disk\"}").unwrap_or_default();
         assert!(disk_bytes >= 1000.0, "{text}");
-    }
-
-    #[test]
-    fn content_type_prefers_the_storage_unless_it_is_generic() {
-        let table = [
-            (Some("image/webp"), "a.jpg", "image/webp"),
-            (None, "a.mp4", "video/mp4"),
-            (Some("application/octet-stream"), "a.png", "image/png"),
-            (Some("binary/octet-stream"), "a.jpg", "image/jpeg"),
-            (None, "noext", "application/octet-stream"),
-            (Some(""), "x.pdf", "application/pdf"),
-        ];
-        for (stored, key, want) in table {
-            assert_eq!(content_type(stored, key), want, "{stored:?} {key}");
-        }
     }
 }

@@ -55,6 +55,11 @@ impl Setup {
 }
 
 fn setup(tag: &str, objects: &[(&str, &[u8])], fault: Fault, cache_extra: &str) -> Option<Setup> {
+    setup_with(tag, objects, fault, &cache_section(cache_extra))
+}
+
+/// [`setup`] with a whole `[cache]` section of the test's own.
+fn setup_with(tag: &str, objects: &[(&str, &[u8])], fault: Fault, cache: &str) -> Option<Setup> {
     let s3 = s3_peer()?;
     let bucket = unique_bucket(tag);
     s3.create_bucket(&bucket);
@@ -63,8 +68,7 @@ fn setup(tag: &str, objects: &[(&str, &[u8])], fault: Fault, cache_extra: &str) 
     }
     let relay = Relay::start(s3.addr(), fault);
     let integration = s3.integration_at("cached", "127.0.0.1", relay.addr().port(), &[&bucket], &s3.secret_key, "");
-    let cache = cache_section(cache_extra);
-    let mg = MediaGate::start(&config(&[&integration, ONE_REQUEST_PER_CONNECTION, &cache]));
+    let mg = MediaGate::start(&config(&[&integration, ONE_REQUEST_PER_CONNECTION, cache]));
     Some(Setup { s3, bucket, relay, mg })
 }
 
@@ -319,4 +323,111 @@ fn a_miss_whose_fill_fails_mid_body_does_not_claim_it_was_stored() {
     assert_eq!(status, "mediagate; fwd=miss", "the head of the failed miss");
     let (again, _) = aborted_or_read(&t.url("stall.bin"));
     assert_eq!(again, "mediagate; fwd=miss", "nothing of the failed fill was stored");
+}
+
+/// CONTRACT.md section 4: `max_object_bytes` and `slice_bytes` are independent.
+const WHOLE_UP_TO_8MIB: &str =
+    "[cache]\nmax_bytes = \"64MiB\"\nslice_bytes = \"1MiB\"\nmax_object_bytes = \"8MiB\"\nttl = \"1h\"\n";
+
+const MIB: usize = 1024 * KIB;
+
+#[test]
+fn an_object_larger_than_a_slice_but_within_max_object_bytes_is_one_storage_request_then_hits() {
+    let data = pattern_bytes(3 * MIB, 21);
+    let Some(t) = setup_with("whole", &[("photo.jpg", &data)], Fault::None, WHOLE_UP_TO_8MIB) else { return };
+    let first = get(&t.url("photo.jpg"), &[]);
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(sha256_hex(&first.body), sha256_hex(&data));
+    t.wait_for_fills();
+    assert_eq!(t.upstream_requests(), 1, "a 3 MiB object kept whole is one storage request");
+    let down = t.relay.bytes_down();
+    assert!(down < (3 * MIB + 4 * KIB) as u64, "{down} bytes read for a 3 MiB object");
+    let again = get(&t.url("photo.jpg"), &[]);
+    assert!(cache_status(&again).starts_with("mediagate; hit"), "{}", cache_status(&again));
+    assert_eq!(sha256_hex(&again.body), sha256_hex(&data));
+    for (range, from, to) in [("bytes=2000000-2100000", 2_000_000, 2_100_001), ("bytes=-10", 3 * MIB - 10, 3 * MIB)] {
+        let r = get(&t.url("photo.jpg"), &[("range", range)]);
+        assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+        assert!(cache_status(&r).starts_with("mediagate; hit"), "{range}: {}", cache_status(&r));
+        assert_eq!(r.body.as_ref(), &data[from..to], "{range}");
+    }
+    assert_eq!(t.upstream_requests(), 1, "ranges into a whole entry are served from it");
+}
+
+#[test]
+fn a_cold_range_inside_an_object_kept_whole_fetches_it_whole_once() {
+    let data = pattern_bytes(5 * MIB / 2, 22);
+    let Some(t) = setup_with("whole-range", &[("p.png", &data)], Fault::None, WHOLE_UP_TO_8MIB) else { return };
+    let r = get(&t.url("p.png"), &[("range", "bytes=1500000-1500999")]);
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.body.as_ref(), &data[1_500_000..1_501_000]);
+    t.wait_for_fills();
+    let whole = get(&t.url("p.png"), &[]);
+    assert!(cache_status(&whole).starts_with("mediagate; hit"), "{}", cache_status(&whole));
+    assert_eq!(sha256_hex(&whole.body), sha256_hex(&data));
+    assert_eq!(t.upstream_requests(), 1);
+}
+
+#[test]
+fn an_object_larger_than_max_object_bytes_is_kept_in_slices_and_served_whole() {
+    let data = pattern_bytes(10 * MIB, 23);
+    let Some(t) = setup_with("sliced", &[("v.mp4", &data)], Fault::None, WHOLE_UP_TO_8MIB) else { return };
+    let first = get(&t.url("v.mp4"), &[]);
+    assert_eq!(sha256_hex(&first.body), sha256_hex(&data));
+    t.wait_for_fills();
+    let fetched = t.relay.bytes_down();
+    assert!(fetched < (10 * MIB + 64 * KIB) as u64, "{fetched} bytes read for a 10 MiB object");
+    let before = t.upstream_requests();
+    let again = get(&t.url("v.mp4"), &[("range", "bytes=9000000-")]);
+    assert!(cache_status(&again).starts_with("mediagate; hit"), "{}", cache_status(&again));
+    assert_eq!(again.body.as_ref(), &data[9_000_000..]);
+    assert_eq!(t.upstream_requests(), before);
+}
+
+/// A cold 256 KiB seek reads the blocks under it (slice_bytes / 8), not
+/// whole slices: at most 2 bytes from the storage per byte served.
+#[test]
+fn a_cold_seek_reads_at_most_twice_its_bytes_from_the_storage() {
+    let data = pattern_bytes(16 * MIB, 24);
+    let cache = "[cache]\nmax_bytes = \"64MiB\"\nslice_bytes = \"1MiB\"\nmax_object_bytes = \"1MiB\"\nttl = \"1h\"\n";
+    let Some(t) = setup_with("seek-bytes", &[("big.mp4", &data)], Fault::None, cache) else { return };
+    let mut served = 0u64;
+    for start in [3_000_001usize, 9_437_000, 14_000_123] {
+        let end = start + 256 * KIB - 1;
+        let r = get(&t.url("big.mp4"), &[("range", &format!("bytes={start}-{end}"))]);
+        assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(r.body.as_ref(), &data[start..=end]);
+        served += r.body.len() as u64;
+        t.wait_for_fills();
+        let down = t.relay.bytes_down();
+        assert!(down <= 2 * served, "{down} bytes from the storage for {served} served");
+    }
+}
+
+#[test]
+fn concurrent_misses_for_an_object_kept_whole_make_one_storage_request() {
+    let data = pattern_bytes(3 * MIB, 25);
+    let Some(t) = setup_with("whole-burst", &[("w.jpg", &data)], Fault::None, WHOLE_UP_TO_8MIB) else { return };
+    let clients = 16;
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let (barrier, url) = (barrier.clone(), t.url("w.jpg"));
+            std::thread::spawn(move || {
+                barrier.wait();
+                // Half ask for a range inside the object: they join the same read from 0.
+                if i % 2 == 0 { get(&url, &[]) } else { get(&url, &[("range", "bytes=2500000-2500099")]) }
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let r = h.join().expect("client thread");
+        if i % 2 == 0 {
+            assert_eq!(sha256_hex(&r.body), sha256_hex(&data));
+        } else {
+            assert_eq!(r.body.as_ref(), &data[2_500_000..2_500_100]);
+        }
+    }
+    t.wait_for_fills();
+    assert_eq!(t.upstream_requests(), 1, "{clients} concurrent misses must make one storage request");
 }

@@ -73,13 +73,23 @@ impl AsRef<[u8]> for Counted {
 }
 
 impl Target {
-    /// The fill of slice `first`: the running one (joined: `true`), or a new
-    /// run, one storage read covering slices `first..=last` that stops before
-    /// the first slice already cached or filling, and at the slices the
-    /// memory budget has room for. `None` when `max_fills` runs are going
-    /// already or the budget has no room for one slice: the caller then
-    /// reads straight from the storage.
-    pub(super) fn start_run(&self, first: u64, last: u64, expected: Option<Arc<str>>) -> Option<(Arc<Fill>, bool)> {
+    /// The fill of entry `first` (in units of `g` bytes): the running one
+    /// (joined: `true`), or a new run, one storage read covering entries
+    /// `first..=last` that stops before the first entry already cached or
+    /// filling, and at the entries the memory budget has room for. `None`
+    /// when `max_fills` runs are going already or the budget has no room for
+    /// one entry: the caller then reads straight from the storage.
+    ///
+    /// A blind run (`expected` is `None`: the size is not known yet) gets all
+    /// its entries or does not start, so a read from 0 can hold an object
+    /// kept whole.
+    pub(super) fn start_run(
+        &self,
+        first: u64,
+        last: u64,
+        expected: Option<Arc<str>>,
+        g: u64,
+    ) -> Option<(Arc<Fill>, bool)> {
         let mut fills = lock(&self.inner.fills);
         if let Some(fill) = fills.get(&(self.obj.clone(), first)) {
             add(&self.inner.stats.coalesced_waits, 1);
@@ -92,14 +102,15 @@ impl Target {
         let mut indices = vec![first];
         for index in first + 1..=last {
             let taken = fills.contains_key(&(self.obj.clone(), index))
-                || expected.as_ref().is_none_or(|v| self.inner.store.contains_key(&self.slice_key(v, index)));
+                || expected.as_ref().is_some_and(|v| self.inner.store.contains_key(&self.slice_key(v, index)));
             if taken {
                 break;
             }
             indices.push(index);
         }
-        let g = self.slice_bytes();
-        let Some((held, n)) = self.inner.budget.take(indices.len(), g) else {
+        let wanted = (last - first + 1) as usize;
+        let taken = self.inner.budget.take(indices.len(), g);
+        let Some((held, n)) = taken.filter(|(_, n)| expected.is_some() || *n == wanted) else {
             add(&self.inner.stats.bypassed_fills, 1);
             return None;
         };
@@ -120,7 +131,7 @@ impl Target {
         add(&self.inner.stats.fills, run.len() as u64);
         let fill = run[0].1.clone();
         let generation = self.inner.generation.load(Ordering::SeqCst);
-        tokio::spawn(self.clone().run(run, expected, permit, generation));
+        tokio::spawn(self.clone().run(run, expected, permit, generation, g));
         Some((fill, false))
     }
 
@@ -133,8 +144,9 @@ impl Target {
         expected: Option<Arc<str>>,
         _permit: OwnedSemaphorePermit,
         generation: u64,
+        g: u64,
     ) {
-        if let Err(e) = self.read_run(&run, expected.as_ref(), generation).await {
+        if let Err(e) = self.read_run(&run, expected.as_ref(), generation, g).await {
             add(&self.inner.stats.failed_fills, 1);
             tracing::debug!(locator = %self.loc, first = run[0].0, error = %e.detail(), "cache fill failed");
             for (_, fill) in &run {
@@ -150,8 +162,13 @@ impl Target {
         }
     }
 
-    async fn read_run(&self, run: &[(u64, Arc<Fill>)], expected: Option<&Arc<str>>, generation: u64) -> Result<()> {
-        let g = self.slice_bytes();
+    async fn read_run(
+        &self,
+        run: &[(u64, Arc<Fill>)],
+        expected: Option<&Arc<str>>,
+        generation: u64,
+        g: u64,
+    ) -> Result<()> {
         let (first, last) = (run[0].0, run[run.len() - 1].0);
         let (start, end) = (first * g, last * g + g - 1);
         let resp = self.read_range(start, end, expected).await?;
@@ -176,7 +193,24 @@ impl Target {
                 format!("{} changed while it was being read; retry", self.loc),
             ));
         }
-        // Slices past the end of the object (a run asked blind) get nothing.
+        // A blind run from 0 that found an object to keep whole: its first
+        // fill takes every byte (and the others' budget); the others end empty.
+        let (run, g) = if self.granule(size) != g {
+            if first != 0 || answered.saturating_add(1) < size {
+                return Err(Error::new(
+                    Kind::UpstreamError,
+                    format!("the storage's answer for {} cannot be kept whole", self.loc),
+                ));
+            }
+            for (_, fill) in &run[1..] {
+                run[0].1.absorb(fill);
+                fill.finish(Err(Error::new(Kind::UpstreamError, format!("{} is kept whole; retry", self.loc))));
+            }
+            (&run[..1], self.granule(size))
+        } else {
+            (run, g)
+        };
+        // Entries past the end of the object (a run asked blind) get nothing.
         let run: Vec<_> = run.iter().filter(|(i, _)| i * g < size.max(1)).collect();
         for (index, fill) in &run {
             let span = ByteSpan { start: index * g, end: (index * g + g - 1).min(answered) };
@@ -247,20 +281,20 @@ impl Target {
         fill.finish(Ok(()));
     }
 
-    /// Starts the run after `index` (up to `last`) if slice `index + 1` is
-    /// neither cached nor filling and a fill slot is free.
+    /// Starts the run after `index` (up to `last`, in units of `g`) if entry
+    /// `index + 1` is neither cached nor filling and a fill slot is free.
     /// Returns whether it started one.
-    pub(super) fn read_ahead(&self, validator: &Arc<str>, index: u64, last: u64) -> bool {
+    pub(super) fn read_ahead(&self, validator: &Arc<str>, index: u64, last: u64, g: u64) -> bool {
         let next = index + 1;
         if next > last
             || self.inner.store.contains_key(&self.slice_key(validator, next))
             || lock(&self.inner.fills).contains_key(&(self.obj.clone(), next))
             || self.inner.fill_slots.available_permits() == 0
-            || self.inner.budget.available() < self.slice_bytes()
+            || self.inner.budget.available() < g
         {
             return false;
         }
-        self.start_run(next, last, Some(validator.clone())).is_some_and(|(_, joined)| !joined)
+        self.start_run(next, last, Some(validator.clone()), g).is_some_and(|(_, joined)| !joined)
     }
 }
 
@@ -291,6 +325,18 @@ impl Fill {
     pub(super) fn new(reserved: Option<OwnedSemaphorePermit>) -> Fill {
         let state = FillState { reserved, ..FillState::default() };
         Fill { state: Mutex::new(state), changed: watch::Sender::new(()) }
+    }
+
+    /// Takes over the budget `other` reserved (a blind run's fills merged
+    /// into one whole object).
+    fn absorb(&self, other: &Fill) {
+        let taken = lock(&other.state).reserved.take();
+        if let Some(taken) = taken {
+            self.update(|s| match &mut s.reserved {
+                Some(mine) => mine.merge(taken),
+                None => s.reserved = Some(taken),
+            });
+        }
     }
 
     fn update(&self, f: impl FnOnce(&mut FillState)) {

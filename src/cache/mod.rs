@@ -1,16 +1,20 @@
 //! The in-memory cache (CONTRACT.md section 4): moka, bounded in bytes.
 //!
-//! An object is cached as metadata (size, validators, type) plus aligned
-//! slices of `slice_bytes`; an object no larger than `max_object_bytes`
-//! (at most one slice) is a single entry. Slices are keyed by integration,
-//! locator, the object's validator (its ETag) and the slice index, so bytes
-//! of two versions of an object can never be served as one.
+//! An object is cached as metadata (size, validators, type) plus entries of
+//! its bytes: one entry for an object no larger than `max_object_bytes`,
+//! else aligned blocks of `slice_bytes / 8` (at least 64 KiB); which one is
+//! a function of the size alone ([`granule`]; docs/CACHE.md). Entries are
+//! keyed by integration, locator, the object's validator (its ETag) and the
+//! index, so bytes of two versions of an object can never be served as one.
+//! The code calls an entry a slice; `slice_bytes` sizes a stream's storage
+//! reads (runs), which cover several blocks.
 //!
 //! How a read is served:
 //! 1. Metadata: fresh from the cache (a hit); older than `ttl`: revalidated
 //!    upstream with `If-None-Match` (a storage that ignores it answers 200,
-//!    and the ETag comparison decides); missing: learnt from the first slice
-//!    read (a `GET` of that slice's range), or from a `HEAD` for `HEAD`
+//!    and the ETag comparison decides); missing: learnt from the first
+//!    storage read (a `GET` from 0 long enough to hold an object kept whole,
+//!    or of the blocks under the range), or from a `HEAD` for `HEAD`
 //!    requests and suffix ranges, whose position needs the length first.
 //! 2. The client's range is resolved against the length (`416` outside it).
 //! 3. The body is read slice by slice as the client consumes it: a cached
@@ -57,6 +61,7 @@ use crate::locator::Locator;
 use fill::{Budget, Fill};
 use reader::SliceReader;
 use status::Verdict;
+pub use status::cache_status_value;
 
 /// The longest storage read a run makes: long enough that a cold stream
 /// runs at the storage's speed, short enough that an abandoned one (a
@@ -342,7 +347,37 @@ pub fn fill_reserve(cfg: &CacheConfig) -> u64 {
     (cfg.max_fills as u64).saturating_mul(cfg.slice_bytes).min(cfg.max_bytes / 4)
 }
 
-/// The length of slice `index` of an object of `size` bytes.
+/// How many blocks a slice is cut into: a cold seek fetches the blocks
+/// under its range, not the whole slice (docs/CACHE.md, "Blocks").
+const BLOCKS_PER_SLICE: u64 = 8;
+
+/// The smallest block: below it, requests and entries cost more than the
+/// bytes they save.
+const BLOCK_MIN: u64 = 64 << 10;
+
+/// The unit a large object is cached and fetched in: `slice_bytes / 8`, at
+/// least 64 KiB (and at most a slice).
+fn block_bytes(cfg: &CacheConfig) -> u64 {
+    (cfg.slice_bytes / BLOCKS_PER_SLICE).max(BLOCK_MIN).min(cfg.slice_bytes)
+}
+
+/// The unit an object of `size` bytes is kept in, a function of its size
+/// alone (so every entry of one version agrees): the whole object (one
+/// entry, index 0) up to `max_object_bytes`, else blocks.
+fn granule(cfg: &CacheConfig, size: u64) -> u64 {
+    let block = block_bytes(cfg);
+    if size <= cfg.max_object_bytes { size.max(block) } else { block }
+}
+
+/// The bytes a cold read starting at 0 asks for before the object's size is
+/// known: enough to hold any object kept whole (`max_object_bytes`, in
+/// whole blocks), and at least a slice.
+fn blind_reach(cfg: &CacheConfig) -> u64 {
+    let block = block_bytes(cfg);
+    (cfg.max_object_bytes.div_ceil(block) * block).max(cfg.slice_bytes.div_ceil(block) * block)
+}
+
+/// The length of slice (or block) `index` of an object of `size` bytes in units of `g`.
 fn slice_len(size: u64, g: u64, index: u64) -> u64 {
     size.saturating_sub(index * g).min(g)
 }

@@ -42,18 +42,26 @@ pub(super) struct SliceReader {
 }
 
 impl SliceReader {
-    /// The length in slices of the next run this reader starts.
+    /// The unit this object is kept in ([`super::granule`]).
+    fn granule(&self) -> u64 {
+        self.t.granule(self.size)
+    }
+
+    /// The length in entries (of [`Self::granule`]) of the next run this
+    /// reader starts: a slice, doubled for each run before.
     fn run_len(&self) -> u64 {
-        let cap = (RUN_MAX_BYTES / self.t.slice_bytes()).max(1);
-        (1u64 << self.runs.min(20)).min(cap)
+        let g = self.granule();
+        let cap = (RUN_MAX_BYTES / g).max(1);
+        (self.t.slice_bytes().div_ceil(g).max(1) << self.runs.min(20)).min(cap)
     }
 
     pub(super) async fn next(&mut self) -> Option<Result<Bytes, BoxError>> {
         let item = self.next_bytes().await;
         if let (Some(index), Some(Ok(_))) = (self.ahead, &item) {
             self.ahead = None;
-            let last = (self.end / self.t.slice_bytes()).min(index + self.run_len());
-            self.runs += u32::from(self.t.read_ahead(&self.validator, index, last));
+            let g = self.granule();
+            let last = (self.end / g).min(index + self.run_len());
+            self.runs += u32::from(self.t.read_ahead(&self.validator, index, last, g));
         }
         item
     }
@@ -100,7 +108,7 @@ impl SliceReader {
     /// Moves to the slice holding `pos`: sends it from memory when cached
     /// (`Some`), else sets up the fill or direct read to take it from.
     async fn open_slice(&mut self) -> Result<Option<Bytes>> {
-        let g = self.t.slice_bytes();
+        let g = self.granule();
         let index = self.pos / g;
         let slice_start = index * g;
         let slice_end = (slice_start + g).min(self.size) - 1;
@@ -125,7 +133,7 @@ impl SliceReader {
             Some((i, fill)) if i == index => Some(fill),
             _ => {
                 let last = last_slice.min(index + self.run_len() - 1);
-                let run = self.t.start_run(index, last, Some(self.validator.clone()));
+                let run = self.t.start_run(index, last, Some(self.validator.clone()), g);
                 self.runs += u32::from(run.as_ref().is_some_and(|(_, joined)| !joined));
                 run.map(|(f, _)| f)
             }

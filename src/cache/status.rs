@@ -51,3 +51,12 @@ impl Verdict {
         out
     }
 }
+
+/// `Cache-Status` when the cache is off (RFC 9211 section 2.2).
+const BYPASS: &str = "mediagate; fwd=bypass";
+
+/// The `Cache-Status` header of a media response (RFC 9211): the cache's
+/// verdict, or `fwd=bypass` when the cache is off (`None`).
+pub fn cache_status_value(status: Option<&str>) -> http::HeaderValue {
+    status.and_then(|s| http::HeaderValue::from_str(s).ok()).unwrap_or(http::HeaderValue::from_static(BYPASS))
+}

@@ -16,6 +16,11 @@ impl Target {
         self.inner.cfg.slice_bytes
     }
 
+    /// The unit an object of `size` bytes is kept in ([`super::granule`]).
+    pub(super) fn granule(&self, size: u64) -> u64 {
+        super::granule(&self.inner.cfg, size)
+    }
+
     /// Step 1 of the module doc: the object's metadata, how it was had, and
     /// (for a cold `GET`) the fill already started for its first slice.
     pub(super) async fn metadata(
@@ -43,8 +48,22 @@ impl Target {
         let Some(start) = start else {
             return self.learn_metadata().await.map(|e| (e, Verdict::fwd("miss"), None));
         };
-        let index = start / self.slice_bytes();
-        match self.start_run(index, index, None) {
+        // Size unknown: from 0, a read long enough to keep any whole-sized
+        // object whole; elsewhere the blocks under the range, up to a slice.
+        let cfg = &self.inner.cfg;
+        let block = super::block_bytes(cfg);
+        let reach = super::blind_reach(cfg);
+        let (index, last) = if start == 0 || (start < cfg.max_object_bytes && cfg.max_object_bytes > block) {
+            (0, reach / block - 1)
+        } else {
+            let end = match range {
+                Some(RangeSpec::FromTo(_, end)) => end,
+                _ => u64::MAX,
+            };
+            let first = start / block;
+            (first, (end / block).min(first + cfg.slice_bytes.div_ceil(block) - 1))
+        };
+        match self.start_run(index, last, None, block) {
             Some((fill, joined)) => match fill.wait_meta().await {
                 Ok(meta) => {
                     let entry = self.store_meta(meta).await;
@@ -136,7 +155,7 @@ impl Target {
 
     async fn store_meta(&self, mut meta: ObjectMeta) -> Arc<MetaEntry> {
         // Decided once here rather than on every hit.
-        let content_type = crate::proxy::content_type(meta.content_type.as_deref(), &self.loc.key);
+        let content_type = crate::http::content_type::content_type(meta.content_type.as_deref(), &self.loc.key);
         meta.content_type = content_type.to_str().ok().map(str::to_owned);
         let entry =
             Arc::new(MetaEntry { validator: validator(&meta), meta, validated: Instant::now(), missing: false });
@@ -172,7 +191,7 @@ impl Target {
 
     /// How many of the slices under `span` are cached, and how many there are.
     pub(super) fn cached_slices(&self, entry: &MetaEntry, span: ByteSpan) -> (u64, u64) {
-        let g = self.slice_bytes();
+        let g = self.granule(entry.meta.size);
         let indices = span.start / g..=span.end / g;
         let needed = indices.clone().count() as u64;
         let cached = indices.filter(|&k| self.inner.store.contains_key(&self.slice_key(&entry.validator, k))).count();

@@ -215,3 +215,55 @@ async fn slices_readers_still_hold_after_eviction_stay_counted_and_later_misses_
     settle(&cache, total).await;
     assert_eq!(cache.budget_available(), total);
 }
+
+const WHOLE_OBJECTS: &str = "max_bytes = \"16MiB\"\nslice_bytes = \"1MiB\"\nmax_object_bytes = \"8MiB\"";
+
+#[tokio::test]
+async fn an_object_larger_than_a_slice_is_one_entry_and_its_budget_is_its_size() {
+    let (_dir, cache, disk) = setup(WHOLE_OBJECTS, &[("photo.jpg", 3 << 20), ("video.mp4", 9 << 20)]);
+    let total = slice_memory(&cache.inner.cfg);
+    assert_eq!(read(&cache, &disk, "photo.jpg").await.0, 3 << 20);
+    fills_done(&cache).await;
+    cache.run_pending_tasks().await;
+    let loc = Locator::parse("local://b/photo.jpg").expect("locator");
+    let t = Target {
+        inner: cache.inner.clone(),
+        integration: disk.clone(),
+        loc,
+        obj: ObjKey { integration: disk.cache_id.clone(), locator: Arc::from("local://b/photo.jpg") },
+    };
+    let Some(Value::Meta(entry)) = cache.inner.store.get(&Key::Meta(t.obj.clone())).await else {
+        panic!("no metadata cached")
+    };
+    let Some(Value::Slice(pieces)) = cache.inner.store.get(&t.slice_key(&entry.validator, 0)).await else {
+        panic!("the object is not one entry")
+    };
+    assert_eq!(pieces.iter().map(Bytes::len).sum::<usize>(), 3 << 20);
+    drop(pieces);
+    assert!(!cache.inner.store.contains_key(&t.slice_key(&entry.validator, 1)), "a second entry of a whole object");
+    // The weigher counts the entry's bytes (plus its overhead), and the
+    // budget holds exactly them: the blind read's reservation was cut to the size.
+    let weighed = cache.weighted_size();
+    assert!((3 << 20..(3 << 20) + 4096).contains(&weighed), "{weighed}");
+    assert_eq!(total - cache.budget_available(), 3 << 20);
+    // An object past max_object_bytes is kept in blocks, never whole.
+    assert_eq!(read(&cache, &disk, "video.mp4").await.0, 9 << 20);
+    fills_done(&cache).await;
+    cache.purge_prefix("local://b/");
+    settle(&cache, total).await;
+    assert_eq!(cache.budget_available(), total, "a whole object kept its budget after a purge");
+}
+
+#[test]
+fn the_unit_an_object_is_kept_in_depends_on_its_size_alone() {
+    let cfg = CacheConfig { slice_bytes: 1 << 20, max_object_bytes: 8 << 20, ..CacheConfig::default() };
+    assert_eq!(block_bytes(&cfg), 128 << 10);
+    assert_eq!(granule(&cfg, 1000), 128 << 10);
+    assert_eq!(granule(&cfg, 3 << 20), 3 << 20);
+    assert_eq!(granule(&cfg, 8 << 20), 8 << 20);
+    assert_eq!(granule(&cfg, (8 << 20) + 1), 128 << 10);
+    assert_eq!(blind_reach(&cfg), 8 << 20);
+    let small = CacheConfig { slice_bytes: 64 << 10, max_object_bytes: 0, ..CacheConfig::default() };
+    assert_eq!(block_bytes(&small), 64 << 10);
+    assert_eq!(blind_reach(&small), 64 << 10);
+}

@@ -13,9 +13,9 @@ pub struct CacheConfig {
     /// `max_bytes`, default `256MiB`: the budget of cached bytes (objects,
     /// slices and their metadata).
     pub max_bytes: u64,
-    /// `max_object_bytes`, default `4MiB`: objects up to this size are one
-    /// entry; larger ones are cut into `slice_bytes` slices. At most `slice_bytes`
-    /// (a cold object's first storage read is one slice, which must hold it whole).
+    /// `max_object_bytes`, default `4MiB`, at most 1GiB: objects up to this
+    /// size are one entry, fetched with one storage read; larger ones are
+    /// kept in slices. Independent of `slice_bytes` (CONTRACT.md section 4).
     pub max_object_bytes: u64,
     /// `slice_bytes`, default `4MiB`, from 64KiB to 1GiB: the aligned unit a
     /// large object is fetched and kept in.
@@ -55,9 +55,7 @@ pub fn cache(cx: &mut Ctx<'_>, mut t: Section<'_, '_>) -> CacheConfig {
     let config = CacheConfig {
         enabled: t.get(cx, "enabled", as_bool).unwrap_or(d.enabled),
         max_bytes: t.get(cx, "max_bytes", |v| as_size_in(v, 1 << 20, u64::MAX)).unwrap_or(d.max_bytes),
-        max_object_bytes: t
-            .get(cx, "max_object_bytes", |v| as_size_in(v, 0, slice_bytes))
-            .unwrap_or(d.max_object_bytes.min(slice_bytes)),
+        max_object_bytes: t.get(cx, "max_object_bytes", |v| as_size_in(v, 0, 1 << 30)).unwrap_or(d.max_object_bytes),
         slice_bytes,
         ttl: t.get(cx, "ttl", as_duration).unwrap_or(d.ttl),
         stale_if_error: t.get(cx, "stale_if_error", as_duration).unwrap_or(d.stale_if_error),

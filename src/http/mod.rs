@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod conditional;
+pub mod content_type;
 pub mod cors;
 pub mod head;
 pub mod multipart;

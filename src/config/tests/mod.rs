@@ -610,8 +610,16 @@ fn the_cache_section_takes_sizes_and_durations_and_defaults_the_rest() {
 }
 
 #[test]
-fn a_whole_object_larger_than_a_slice_is_refused() {
-    let text = "[cache]\nslice_bytes = \"1MiB\"\nmax_object_bytes = \"2MiB\"\n";
+fn a_whole_object_larger_than_a_slice_is_accepted() {
+    let text = "[cache]\nslice_bytes = \"1MiB\"\nmax_object_bytes = \"8MiB\"\n";
+    let config = parse(text, Path::new("test.toml"), &|_| None).expect("parses");
+    assert_eq!(config.cache.slice_bytes, 1 << 20);
+    assert_eq!(config.cache.max_object_bytes, 8 << 20);
+}
+
+#[test]
+fn a_whole_object_larger_than_a_gibibyte_is_refused() {
+    let text = "[cache]\nmax_object_bytes = \"2GiB\"\n";
     let problems = parse(text, Path::new("test.toml"), &|_| None).expect_err("must fail").problems;
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("cache.max_object_bytes"), "{problems:?}");
