@@ -532,6 +532,23 @@ bench6() {
     header "6. $SEEKS random seeks of 256 KiB into a cold 1 GiB object"
     seek_run b6_mg "${MG_URL[relay]}/s3/$BUCKET/seek-1g.bin" mg
     seek_run b6_nginx "http://127.0.0.1:$NGX_SLICE/seek-1g.bin" nginx
+    seek_upstreams
+}
+
+# seek_upstreams: the two upstreams alone, so that the seek rows can be read
+# net of the peer: the time to first byte of a one-slice range (what a cold
+# seek asks upstream) from s3s-fs (mediagate's upstream, signed) and from
+# the nginx static server (nginx slice's upstream), alternating.
+seek_upstreams() {
+    local i off f="$RAW/b6_up.txt" slice=$((SLICE_MIB * 1024 * 1024)) sig=(--aws-sigv4 "aws:amz:us-east-1:s3"
+        -u "$S3_ACCESS_KEY:$S3_SECRET_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+    : >"$f"
+    for ((i = 0; i < SEEKS; i++)); do
+        off=$(((i * 7919 % (1024 / SLICE_MIB)) * slice))
+        timed_get s3s range "http://127.0.0.1:$S3_PORT/$BUCKET/seek-1g.bin" -r "$off-$((off + slice - 1))" "${sig[@]}" >>"$f"
+        timed_get nginx range "http://127.0.0.1:$NGX_STATIC/seek-1g.bin" -r "$off-$((off + slice - 1))" >>"$f"
+    done
+    "${TOOLS[@]}" coldmiss "$f" | save b6_up
 }
 
 # h2_rounds NAME=URL...: like wrk_rounds, over h2c with h2load ($H2_CONNS

@@ -338,7 +338,7 @@ def coldmiss(path):
         if len(f) != 6:
             continue
         who, size, ttfb, total, n, code = f[0], f[1], float(f[2]), float(f[3]), int(f[4]), f[5]
-        if code != "200":
+        if code not in ("200", "206"):
             bad.append(f"{who} {size}: HTTP {code}")
             continue
         r = rows.setdefault(f"{who}_{size}", {"ttfb": [], "bps": []})
@@ -568,6 +568,14 @@ def report(raw, md):
     b, bv = ttfb(pe, pe_why)
     row("6. seek time to first byte", a, b, ratio(av, bv) + (" (p50)" if av and bv else ""), "p50 ≤ 1.0×",
         verdict(av <= bv) if av and bv else "n/a")
+
+    d, why = load("b6_up")
+    s3u, ngu = d and d.get("s3s_range"), d and d.get("nginx_range")
+    if s3u and ngu:
+        row(f"6. the upstreams alone: TTFB of a {slice_mib} MiB range (median of {s3u['n']}), s3s-fs (mediagate's) vs nginx static (nginx slice's)",
+            f"{s3u['ttfb_ms']:.2f} ms", f"{ngu['ttfb_ms']:.2f} ms", ratio(s3u["ttfb_ms"], ngu["ttfb_ms"]), "(reported)", "–")
+    elif why != "not run":
+        row("6. the upstreams alone: TTFB of a one-slice range", na(why or "no samples"), "", "", "(reported)", "–")
 
     # rows from sourced benchmarks (bench/cache_rows.sh through run.sh's extra_row)
     extra = os.path.join(raw, "extra_rows.tsv")
