@@ -25,6 +25,8 @@
 #   MEDIAGATE_BENCH_DATA     where the data files live (default target/bench-data)
 #   MEDIAGATE_BENCH_SLICE_MIB  slice size in MiB for mediagate's [cache] and nginx's `slice` (default 1)
 #   MEDIAGATE_BENCH_ONLY     space-separated benchmark numbers to run, e.g. "1 2" (default: all)
+#   MEDIAGATE_BENCH_BOTH_MODES  1 (default): after the benchmarks, the hot rows (1, 7 and the cold
+#                            64 MiB reads of 3) again in the other pinning mode; 0: one mode only
 #   MEDIAGATE_PEERS          where s3s-fs is installed (default ~/.cache/mediagate/peers)
 set -uo pipefail
 
@@ -88,10 +90,17 @@ RAW="$OUT/raw"
 PIN="${MEDIAGATE_BENCH_PIN:-1}"
 ACCESS_LOG="${MEDIAGATE_BENCH_ACCESS_LOG:-1}"
 CACHE_MODE="${MEDIAGATE_BENCH_CACHE:-auto}"
-ONLY="${MEDIAGATE_BENCH_ONLY:-1 2 3 4 5 6}"
+ONLY="${MEDIAGATE_BENCH_ONLY:-1 2 3 4 5 6 7}"
+BOTH_MODES="${MEDIAGATE_BENCH_BOTH_MODES:-1}"
+H2_CONNS=16 H2_STREAMS=10 # benchmark 7: h2load, h2c with prior knowledge
 TOOLS=(python3 -B "$ROOT/bench/tools.py") # -B: no __pycache__ in the tree
 
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
+
+# Issue 10's cache rows live in their own file, which defines cache_rows
+# (called after the other benchmarks) and reports through extra_row.
+# shellcheck source=/dev/null
+[[ -f "$ROOT/bench/cache_rows.sh" ]] && source "$ROOT/bench/cache_rows.sh"
 
 # ---------------------------------------------------------------- cleanup
 PIDS=()
@@ -113,15 +122,22 @@ stop() {
     PIDS=("${keep[@]}")
 }
 
-# Servers on CPU 0, clients on CPU 1 (when pinned and there are 2+ CPUs).
+# set_pinning 1|0: servers on CPU 0, clients on CPU 1 (when pinned and there
+# are 2+ CPUs), or no pinning. Sets PIN, SRV and CLI.
 SRV=()
 CLI=()
-if [[ "$PIN" == 1 ]] && (($(nproc) >= 2)) && command -v taskset >/dev/null; then
-    SRV=(taskset -c 0)
-    CLI=(taskset -c 1)
-else
-    PIN=0
-fi
+set_pinning() {
+    PIN=$1
+    SRV=()
+    CLI=()
+    if [[ "$PIN" == 1 ]] && (($(nproc) >= 2)) && command -v taskset >/dev/null; then
+        SRV=(taskset -c 0)
+        CLI=(taskset -c 1)
+    else
+        PIN=0
+    fi
+}
+set_pinning "$PIN"
 
 # ---------------------------------------------------------------- servers
 
@@ -143,10 +159,11 @@ wait_line() {
 
 S3_PORT=""
 start_s3s() {
-    S3_PORT=$(free_port)
+    S3_PORT=${1:-$(free_port)}
     "${SRV[@]}" "$S3S_BIN" --host 127.0.0.1 --port "$S3_PORT" --access-key "$S3_ACCESS_KEY" \
         --secret-key "$S3_SECRET_KEY" "$DATA/s3" >"$RUN/s3s-fs.log" 2>&1 &
     PIDS+=($!)
+    S3S_PID=$!
     wait_http $! "$S3_PORT" "$RUN/s3s-fs.log" s3s-fs || return 1
     log "s3s-fs on 127.0.0.1:$S3_PORT (pid ${PIDS[-1]}, data in $DATA/s3)"
 }
@@ -168,7 +185,7 @@ start_relay() {
     log "relay $name on 127.0.0.1:${RELAY_PORT[$name]} -> 127.0.0.1:$target (pid $pid)"
 }
 
-NGX_STATIC="" NGX_CACHE="" NGX_SLICE=""
+NGX_STATIC="" NGX_CACHE="" NGX_SLICE="" NGX_H2=""
 start_nginx() {
     local dir="$RUN/nginx" workers=auto user="" alog="access_log $RUN/nginx/access.log;"
     mkdir -p "$dir"/{tmp,cache,slices}
@@ -208,6 +225,12 @@ http {
         root $DATA/s3/$BUCKET;
         location / { }
     }
+    # The same over h2c (HTTP/2 with prior knowledge: nginx 1.22 \`listen ... http2\` without TLS).
+    server {
+        listen 127.0.0.1:$NGX_H2 http2;
+        root $DATA/s3/$BUCKET;
+        location / { }
+    }
     # proxy_cache in front of the static server (nginx cannot sign SigV4 for s3s-fs; for hits the origin is idle).
     server {
         listen 127.0.0.1:$NGX_CACHE;
@@ -244,7 +267,8 @@ EOF
     "${SRV[@]}" nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
     PIDS+=($!)
     wait_http $! "$NGX_STATIC" "$dir/error.log" nginx || return 1
-    log "nginx: static 127.0.0.1:$NGX_STATIC, proxy_cache 127.0.0.1:$NGX_CACHE, slice 127.0.0.1:$NGX_SLICE (pid ${PIDS[-1]})"
+    NGX_PID=${PIDS[-1]}
+    log "nginx: static 127.0.0.1:$NGX_STATIC (h2c $NGX_H2), proxy_cache 127.0.0.1:$NGX_CACHE, slice 127.0.0.1:$NGX_SLICE (pid ${PIDS[-1]})"
 }
 
 # mg_config FILE UPSTREAM_PORT CACHE_TOML: a bench config for mediagate.
@@ -323,7 +347,7 @@ make_data() {
     local i
     for ((i = 0; i <= 15; i++)); do
         link "cold-small-$i.bin" small.bin
-        ((i <= 5)) && link "cold-large-$i.bin" large.bin
+        ((i <= 10)) && link "cold-large-$i.bin" large.bin
     done
     # s3s-fs computes the MD5 of the whole file on every GET of a file it did
     # not write itself (1 GiB: seconds per request); give it the ETag it
@@ -417,11 +441,19 @@ bench3() {
         timed_get mg small "${MG_URL[main]}/s3/$BUCKET/cold-small-$i.bin" >>"$f"
         timed_get direct small "http://127.0.0.1:$S3_PORT/$BUCKET/small.bin" "${sig[@]}" >>"$f"
     done
-    for ((i = 1; i <= REPS; i++)); do
+    cold_large "$f" 1
+    "${TOOLS[@]}" coldmiss "$f" | save b3
+}
+
+# cold_large FILE FIRST: REPS cold 64 MiB reads through mediagate (keys
+# cold-large-FIRST...) alternating with the same read straight from s3s-fs.
+cold_large() {
+    local f=$1 first=$2 i sig=(--aws-sigv4 "aws:amz:us-east-1:s3" -u "$S3_ACCESS_KEY:$S3_SECRET_KEY"
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+    for ((i = first; i < first + REPS; i++)); do
         timed_get mg large "${MG_URL[main]}/s3/$BUCKET/cold-large-$i.bin" >>"$f"
         timed_get direct large "http://127.0.0.1:$S3_PORT/$BUCKET/large.bin" "${sig[@]}" >>"$f"
     done
-    "${TOOLS[@]}" coldmiss "$f" | save b3
 }
 
 # rss_run NAME CACHE_TOML KEY [curl args]: a fresh mediagate, one 2 GiB GET, its RSS.
@@ -500,6 +532,99 @@ bench6() {
     header "6. $SEEKS random seeks of 256 KiB into a cold 1 GiB object"
     seek_run b6_mg "${MG_URL[relay]}/s3/$BUCKET/seek-1g.bin" mg
     seek_run b6_nginx "http://127.0.0.1:$NGX_SLICE/seek-1g.bin" nginx
+    seek_upstreams
+}
+
+# seek_upstreams: the two upstreams alone, so that the seek rows can be read
+# net of the peer: the time to first byte of a one-slice range (what a cold
+# seek asks upstream) from s3s-fs (mediagate's upstream, signed) and from
+# the nginx static server (nginx slice's upstream), alternating.
+seek_upstreams() {
+    local i off f="$RAW/b6_up.txt" slice=$((SLICE_MIB * 1024 * 1024)) sig=(--aws-sigv4 "aws:amz:us-east-1:s3"
+        -u "$S3_ACCESS_KEY:$S3_SECRET_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+    : >"$f"
+    for ((i = 0; i < SEEKS; i++)); do
+        off=$(((i * 7919 % (1024 / SLICE_MIB)) * slice))
+        timed_get s3s range "http://127.0.0.1:$S3_PORT/$BUCKET/seek-1g.bin" -r "$off-$((off + slice - 1))" "${sig[@]}" >>"$f"
+        timed_get nginx range "http://127.0.0.1:$NGX_STATIC/seek-1g.bin" -r "$off-$((off + slice - 1))" >>"$f"
+    done
+    "${TOOLS[@]}" coldmiss "$f" | save b6_up
+}
+
+# h2_rounds NAME=URL...: like wrk_rounds, over h2c with h2load ($H2_CONNS
+# connections x $H2_STREAMS streams), each figure the median over the rounds.
+h2_rounds() {
+    local r spec name url files secs=${DUR%s}
+    for spec in "$@"; do
+        url=${spec#*=}
+        curl -s -o /dev/null --http2-prior-knowledge --max-time 30 "$url" # fills a cache
+        if ((WARM)); then
+            timeout 30 "${CLI[@]}" h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D2 "$url" >/dev/null 2>&1
+        fi
+    done
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for spec in "$@"; do
+            name=${spec%%=*} url=${spec#*=}
+            timeout 120 "${CLI[@]}" h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D"$secs" "$url" >"$RAW/$name.r$r.h2load" 2>&1 ||
+                log "h2load failed for $name (round $r): $(tail -n1 "$RAW/$name.r$r.h2load")"
+        done
+    done
+    for spec in "$@"; do
+        name=${spec%%=*}
+        files=()
+        for ((r = 1; r <= ROUNDS; r++)); do files+=("$RAW/$name.r$r.h2load"); done
+        "${TOOLS[@]}" h2load "${files[@]}" | save "$name"
+    done
+}
+
+bench7() {
+    header "7. cache-hit small object (16 KiB) over h2c, $H2_CONNS connections x $H2_STREAMS streams, $ROUNDS x $DUR each"
+    h2_rounds "b7_mg${SUFFIX:-}=${MG_URL[main]}/s3/$BUCKET/small.bin" \
+        "b7_static${SUFFIX:-}=http://127.0.0.1:$NGX_H2/small.bin"
+}
+
+# other_mode: the hot rows again in the other pinning mode (issue 10 wants
+# both): s3s-fs, nginx and mediagate restarted pinned or not, then
+# benchmarks 1 and 7 and the cold 64 MiB reads of 3, saved with the suffix
+# ".alt" (the report labels them with the mode).
+other_mode() {
+    local was=$PIN f="$RAW/b3.alt.txt"
+    set_pinning $((1 - PIN))
+    if [[ "$PIN" == "$was" ]]; then
+        log "no other pinning mode here (taskset or a second CPU missing)"
+        return
+    fi
+    header "the hot rows again, $([[ "$PIN" == 1 ]] && echo pinned || echo unpinned)"
+    meta pinning_alt "$([[ "$PIN" == 1 ]] && echo "servers on CPU 0, clients on CPU 1 (taskset); nginx 1 worker" || echo "none; nginx worker_processes auto")"
+    stop "${MG_PID[main]}"
+    [[ -n "${MG_PID[relay]:-}" ]] && stop "${MG_PID[relay]}"
+    stop "$NGX_PID"
+    stop "$S3S_PID"
+    start_s3s "$S3_PORT" && start_nginx && start_mg main "$RUN/main.toml" || {
+        na b1_mg.alt "the servers did not restart in the other mode"
+        return
+    }
+    local SUFFIX=.alt
+    if wants 1; then
+        header "1. (other mode) cache-hit small object (16 KiB), $WRK_CONNS connections"
+        wrk_rounds "$WRK_CONNS" "b1_mg.alt=${MG_URL[main]}/s3/$BUCKET/small.bin" \
+            "b1_static.alt=http://127.0.0.1:$NGX_STATIC/small.bin" "b1_pcache.alt=http://127.0.0.1:$NGX_CACHE/small.bin"
+    fi
+    wants 7 && bench7
+    if wants 3; then
+        header "3. (other mode) cold 64 MiB reads, $REPS each way"
+        : >"$f"
+        cold_large "$f" 6
+        "${TOOLS[@]}" coldmiss "$f" | save b3.alt
+    fi
+    set_pinning "$was"
+}
+
+# extra_row LABEL MEDIAGATE PEER RATIO TARGET MET: a row for the report's
+# table from a sourced benchmark (bench/cache_rows.sh), in the order written.
+extra_row() {
+    local IFS=$'\t'
+    printf '%s\n' "$*" >>"$RAW/extra_rows.tsv"
 }
 
 # ---------------------------------------------------------------- main
@@ -518,12 +643,12 @@ main() {
     meta machine "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
     meta pinning "$([[ "$PIN" == 1 ]] && echo "servers on CPU 0, clients on CPU 1 (taskset); nginx 1 worker" || echo "none; nginx worker_processes auto")"
     meta slice "${SLICE_MIB} MiB (mediagate slice_bytes and max_object_bytes when [cache] is on; nginx slice)"
-    printf '{"slice_mib": %s}\n' "$SLICE_MIB" >"$RAW/params.json"
+    printf '{"slice_mib": %s, "pin": %s}\n' "$SLICE_MIB" "$PIN" >"$RAW/params.json"
     meta access_log "$([[ "$ACCESS_LOG" == 1 ]] && echo "on for mediagate and nginx (to files)" || echo "off for both")"
 
     header "setup"
-    ensure_debs nginx wrk curl || {
-        na setup "nginx/wrk could not be installed"
+    ensure_debs nginx wrk curl nghttp2-client || {
+        na setup "nginx/wrk/h2load could not be installed"
         report
         exit 1
     }
@@ -594,7 +719,7 @@ main() {
         report
         exit 1
     }
-    NGX_STATIC=$(free_port) NGX_CACHE=$(free_port) NGX_SLICE=$(free_port)
+    NGX_STATIC=$(free_port) NGX_CACHE=$(free_port) NGX_SLICE=$(free_port) NGX_H2=$(free_port)
     start_relay mg "$S3_PORT" || true
     start_relay nginx "$NGX_STATIC" || true
     start_nginx || {
@@ -627,7 +752,7 @@ main() {
     log "setup done ($((SECONDS - t0)) s); cache: $($CACHE_ON && echo on || echo off), second GET: ${verdict:-no Cache-Status}"
 
     local n
-    for n in 1 2 3 4 5 6; do
+    for n in 1 2 3 4 5 6 7; do
         wants "$n" || continue
         if [[ $n == 5 || $n == 6 ]] && [[ -z "${MG_URL[relay]:-}" || -z "${RELAY_CTL[nginx]:-}" ]]; then
             na "b${n}_mg" "the counting relay or the relayed mediagate did not start"
@@ -635,7 +760,9 @@ main() {
         fi
         "bench$n"
     done
-    source "$ROOT/bench/cache_rows.sh" && cache_rows # issue 10: hit ratio, seek bytes, RSS (c1 c2 c3)
+    [[ "$BOTH_MODES" == 1 ]] && other_mode
+    # Issue 10's cache rows (hit ratio, RSS, seek amplification): bench/cache_rows.sh defines cache_rows.
+    declare -F cache_rows >/dev/null && cache_rows
     meta duration "$((SECONDS - t0)) s"
     report
 }

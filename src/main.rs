@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mediagate::logging::{self, LogFormat};
 
+/// mimalloc instead of the system allocator: fewer instructions per request
+/// on the hot path (docs/BENCHMARKS.md, 2026-12-03).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A read-through caching HTTP proxy for media in object storage.
 #[derive(Parser)]
 #[command(name = "mediagate", version, about)]

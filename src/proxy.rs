@@ -342,6 +342,8 @@ fn media_response(
     cache_status: Option<&str>,
 ) -> Response<Body> {
     let mut resp = Response::new(body);
+    // Room for every header below and CORS's, so the map never grows.
+    *resp.headers_mut() = HeaderMap::with_capacity(16);
     let h = resp.headers_mut();
     let length = match part {
         Part::Range(span) => {

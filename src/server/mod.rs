@@ -166,7 +166,10 @@ impl Connections {
         let svc = service_fn(move |req| {
             let (proxy, busy) = (proxy.clone(), tracker.request());
             async move {
-                let resp = proxy.handle(req).await;
+                // Boxed: the request's future is several KiB, and HTTP/2 moves
+                // each stream's future into a task of its own (copied 4 times
+                // per request unboxed: docs/BENCHMARKS.md, 2026-12-03).
+                let resp = Box::pin(proxy.handle(req)).await;
                 // The connection counts as busy until the body is sent (or dropped).
                 Ok::<_, Infallible>(resp.map(|body| {
                     body.map_frame(move |frame| {
