@@ -37,6 +37,9 @@ import time
 import urllib.parse
 from collections import OrderedDict
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tools import status_kib  # noqa: E402  (bench/tools.py: one reader of /proc/<pid>/status)
+
 
 def out(obj):
     print(json.dumps(obj))
@@ -98,17 +101,6 @@ def lru(args):
         used += size
     out({"budget": budget, "requests": len(trace), "hits": hits, "hit_ratio": hits / len(trace),
          "byte_hit_ratio": hit_bytes / total_bytes, "bytes": total_bytes})
-
-
-def status_kib(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 def replay(args):
