@@ -56,10 +56,8 @@ fn status_of(mg: &MediaGate, path: &str) -> StatusCode {
 /// Waits (polling every 10 ms) until `mg` answers `path` with `want`; how long it took.
 fn time_until(mg: &MediaGate, path: &str, want: StatusCode) -> Duration {
     let start = Instant::now();
-    while status_of(mg, path) != want {
-        assert!(start.elapsed() < WAIT, "{path} never answered {want} on {}", mg.base_url);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let answered = common::wait_until_every(WAIT, Duration::from_millis(10), || status_of(mg, path) == want);
+    assert!(answered, "{path} never answered {want} on {}", mg.base_url);
     start.elapsed()
 }
 

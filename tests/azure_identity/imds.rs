@@ -16,7 +16,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use super::common::{get, runtime, wait_for};
+use super::common::{get, wait_for};
 use super::{Setup, now_secs, setup, storage_token};
 
 /// One token request IMDS received.
@@ -48,20 +48,8 @@ struct ImdsStandIn {
 impl ImdsStandIn {
     fn start(mode: Mode) -> ImdsStandIn {
         let state = Arc::new(Mutex::new((mode, Vec::new())));
-        let listener = runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let addr = listener.local_addr().unwrap();
         let st = state.clone();
-        runtime().spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
-                let st = st.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| answer(req, st.clone()));
-                    let io = hyper_util::rt::TokioIo::new(tcp);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
-                });
-            }
-        });
+        let addr = super::serve_stand_in(None, move |req| answer(req, st.clone()));
         ImdsStandIn { addr, state }
     }
 

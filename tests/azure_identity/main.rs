@@ -149,6 +149,35 @@ struct StandInState {
     audience: Option<String>,
 }
 
+/// Serves `handler` over HTTP/1.1 on a free loopback port (over TLS with
+/// `tls`): the stand-ins' one accept loop. Returns the address.
+fn serve_stand_in<F, Fut>(tls: Option<Arc<rustls::ServerConfig>>, handler: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    let listener = runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime().spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (tls, handler) = (tls.clone(), handler.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(handler);
+                let http = hyper::server::conn::http1::Builder::new();
+                let _ = match tls {
+                    Some(tls) => {
+                        let Ok(stream) = tokio_rustls::TlsAcceptor::from(tls).accept(tcp).await else { return };
+                        http.serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await
+                    }
+                    None => http.serve_connection(hyper_util::rt::TokioIo::new(tcp), svc).await,
+                };
+            });
+        }
+    });
+    addr
+}
+
 /// Stands in for Entra ID's token endpoint and the managed identity
 /// endpoint, over HTTPS with the test's CA.
 struct IdentityStandIn {
@@ -161,21 +190,8 @@ impl IdentityStandIn {
     fn start(pki: &Pki, lifetime: u64) -> IdentityStandIn {
         let state = Arc::new(Mutex::new(StandInState::default()));
         let tls = Arc::new(pki.server_config());
-        let listener = runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let addr = listener.local_addr().unwrap();
         let st = state.clone();
-        runtime().spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
-                let (tls, st) = (tls.clone(), st.clone());
-                tokio::spawn(async move {
-                    let Ok(stream) = tokio_rustls::TlsAcceptor::from(tls).accept(tcp).await else { return };
-                    let svc = hyper::service::service_fn(move |req| answer(req, st.clone(), lifetime));
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
-                });
-            }
-        });
+        let addr = serve_stand_in(Some(tls), move |req| answer(req, st.clone(), lifetime));
         IdentityStandIn { addr, state }
     }
 

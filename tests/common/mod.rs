@@ -995,7 +995,12 @@ pub fn wait_for(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
     assert!(wait_until(limit, cond), "waited {limit:?} for {what}");
 }
 
-pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn wait_until(limit: Duration, cond: impl FnMut() -> bool) -> bool {
+    wait_until_every(limit, Duration::from_millis(50), cond)
+}
+
+/// [`wait_until`], checking every `every` (for a test that times the event).
+pub fn wait_until_every(limit: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if cond() {
@@ -1004,7 +1009,7 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(every);
     }
 }
 
