@@ -191,8 +191,8 @@ fn embedded_config(manifest: &str) -> String {
 }
 
 /// The config files the manifests ship pass mediagate's own validation
-/// (every `${VAR}` set to a placeholder; the store's key to the base64 of
-/// 32 bytes, as `[store] encryption_key` requires).
+/// (every `${VAR}` set to a placeholder of the shape its key needs:
+/// [`common::env_placeholder`]).
 #[test]
 fn the_configs_in_the_manifests_pass_mediagate_config_validation() {
     for file in ["configmap.yaml", "sidecar/app-with-mediagate.yaml"] {
@@ -202,13 +202,7 @@ fn the_configs_in_the_manifests_pass_mediagate_config_validation() {
             config.contains("[server]") && config.contains("[[integration]]"),
             "{file}: no config found:\n{config}"
         );
-        let placeholder = |name: &str| {
-            Some(if name.contains("STORE_KEY") {
-                format!("{}=", "A".repeat(43))
-            } else {
-                "placeholder-value-0123456789abcdef".to_owned()
-            })
-        };
+        let placeholder = common::env_placeholder;
         if let Err(e) = mediagate::config::parse(&config, Path::new(file), &placeholder) {
             panic!("the config in {file} is refused: {e}\n{config}");
         }

@@ -17,6 +17,8 @@
 //!
 //! No storage peer is needed: nothing here connects anywhere.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 /// How many ```` ```toml future ```` blocks the guides hold. A new one must
@@ -95,26 +97,6 @@ fn blocks(markdown: &str) -> Vec<Block> {
     out
 }
 
-/// What `${name}` reads during the test: a value of the shape the key that
-/// uses it needs (base64 for an Azure account key, a query string with
-/// `sig=` for a SAS, a number for a port, 40 characters otherwise).
-fn placeholder(name: &str) -> Option<String> {
-    let value = if name.contains("ACCOUNT_KEY") {
-        // 64 bytes, as the Azure portal shows an account key (88 characters of base64).
-        format!("{}==", "A".repeat(86))
-    } else if name.contains("STORE_KEY") {
-        // [store] encryption_key: the base64 of 32 bytes.
-        format!("{}=", "A".repeat(43))
-    } else if name.contains("SAS") {
-        "sv=2022-11-02&sr=c&sp=rl&se=2030-01-01T00%3A00%3A00Z&spr=https&sig=docsplaceholder%3D".to_string()
-    } else if name.ends_with("PORT") {
-        "9000".to_string()
-    } else {
-        "mediagatedocsplaceholder0123456789abcdef".to_string()
-    };
-    Some(value)
-}
-
 /// Rewrites `ca_file = "..."` (and the other [`FILE_KEYS`]) to name `existing`,
 /// keeping every other line, so the line numbers stay those of the markdown.
 fn with_existing_files(text: &str, existing: &Path) -> String {
@@ -137,7 +119,7 @@ fn with_existing_files(text: &str, existing: &Path) -> String {
 /// incomplete), but a guide that shows one is wrong: its keys are problems too.
 fn validate(md: &Path, first_line: usize, toml: &str, existing: &Path) -> Result<(), Vec<String>> {
     let text = format!("{}{}", "\n".repeat(first_line - 1), with_existing_files(toml, existing));
-    let config = mediagate::config::parse(&text, &relative(md), &placeholder).map_err(|e| e.problems)?;
+    let config = mediagate::config::parse(&text, &relative(md), &common::env_placeholder).map_err(|e| e.problems)?;
     let unfinished: Vec<String> = config
         .integrations
         .iter()
