@@ -54,6 +54,61 @@ fn h2c_with_prior_knowledge_serves_the_same_bytes() {
     assert_eq!(sha256_hex(&body), sha256_hex(&pattern_bytes(1024, 1)));
 }
 
+/// The streams of one HTTP/2 connection run in the connection's task
+/// (src/server/streams.rs), yet each moves on its own: a download its
+/// client does not read (stopped by flow control) holds up none of the 100
+/// requests sent beside it on the same connection.
+#[test]
+fn over_h2c_a_stalled_stream_holds_up_none_of_the_streams_beside_it() {
+    let root = media_root();
+    let mg = MediaGate::start(&server_config(root.path(), ""));
+    runtime().block_on(async {
+        let client = Client::builder(TokioExecutor::new()).http2_only(true).build_http::<Empty<Bytes>>();
+        let stalled = client.get(mg.url("/local/b/big.bin").parse().expect("url")).await.expect("big.bin");
+        assert_eq!(stalled.version(), http::Version::HTTP_2);
+        let small = (0..100).map(|_| {
+            let client = client.clone();
+            let url = mg.url("/local/b/small.bin");
+            async move {
+                let resp = client.get(url.parse().expect("url")).await.expect("small.bin");
+                resp.into_body().collect().await.expect("body").to_bytes()
+            }
+        });
+        let bodies = tokio::time::timeout(Duration::from_secs(20), futures_util::future::join_all(small))
+            .await
+            .expect("100 small requests beside a stalled download did not finish in 20 s");
+        let want = sha256_hex(&pattern_bytes(1024, 1));
+        assert!(bodies.iter().all(|b| sha256_hex(b) == want));
+        // The stalled download is whole once it is read.
+        let big = stalled.into_body().collect().await.expect("big body").to_bytes();
+        assert_eq!(sha256_hex(&big), sha256_hex(&pattern_bytes(32 << 20, 2)));
+    });
+}
+
+/// A SIGTERM drains HTTP/2 streams too: the connection's task keeps
+/// polling its streams until each has sent its response.
+#[test]
+fn sigterm_lets_an_inflight_h2c_download_finish() {
+    let root = media_root();
+    let mut mg = MediaGate::start(&server_config(root.path(), "shutdown_grace = \"20s\""));
+    let pid = mg.pid();
+    let body = runtime().block_on(async {
+        let client = Client::builder(TokioExecutor::new()).http2_only(true).build_http::<Empty<Bytes>>();
+        let resp = client.get(mg.url("/local/b/big.bin").parse().expect("url")).await.expect("big.bin");
+        let mut body = resp.into_body();
+        let first = body.frame().await.expect("a first frame").expect("frame");
+        let mut all = first.into_data().map(|d| d.to_vec()).unwrap_or_default();
+        let sent = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("kill");
+        assert!(sent.success());
+        all.extend_from_slice(&body.collect().await.expect("the rest of the body").to_bytes());
+        all
+    });
+    assert_eq!(body.len(), 32 << 20, "the in-flight HTTP/2 body must be complete");
+    assert_eq!(sha256_hex(&body), sha256_hex(&pattern_bytes(32 << 20, 2)));
+    let exited = common::wait_until(Duration::from_secs(10), || !mg.is_running());
+    assert!(exited, "mediagate still runs 10 s after SIGTERM with nothing in flight");
+}
+
 #[test]
 fn past_the_connection_limit_a_new_connection_gets_503_overloaded() {
     let root = media_root();

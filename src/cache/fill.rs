@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use super::reader::next_piece;
+use super::reader::{Cursor, next_piece};
 use super::{Key, Target, Value, add, lock, slice_len, validator};
 use crate::error::{Error, Kind, Result};
 use crate::http::body::BoxError;
@@ -53,23 +53,58 @@ impl Budget {
     }
 }
 
-/// The largest piece a slice is kept in. Below glibc's initial mmap
-/// threshold (128 KiB): a slice of one large buffer, once freed, raises that
-/// threshold to the slice size, and later slices then come from the heap,
-/// which glibc keeps (RSS grew 20 MiB a run under mixed load; docs/BENCHMARKS.md).
+/// The largest piece a cached slice is kept in: a hit sends a slice as few
+/// large pieces (one `writev` vector or HTTP/2 DATA frame each), whatever
+/// sizes the storage's chunks came in (s3s-fs sends 8 KiB ones: a 16 KiB hit
+/// went out as two pieces, a 64 MiB one as 8,192; docs/BENCHMARKS.md).
 const PIECE_MAX: usize = 64 << 10;
 
 /// A piece of a slice: keeps the slice's share of the [`Budget`] for as
 /// long as any piece of the slice lives.
-struct Counted {
-    bytes: Vec<u8>,
+struct Counted<T> {
+    bytes: T,
     _budget: Arc<OwnedSemaphorePermit>,
 }
 
-impl AsRef<[u8]> for Counted {
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Counted<T> {
     fn as_ref(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.as_ref()
     }
+}
+
+/// Bytes that hold `budget` (if any) while they live.
+fn counted<T>(bytes: T, budget: &Option<Arc<OwnedSemaphorePermit>>) -> Bytes
+where
+    T: AsRef<[u8]> + Send + 'static,
+    Bytes: From<T>,
+{
+    match budget {
+        Some(budget) => Bytes::from_owner(Counted { bytes, _budget: budget.clone() }),
+        None => Bytes::from(bytes),
+    }
+}
+
+/// A completed slice's chunks copied into pieces of [`PIECE_MAX`] bytes
+/// (the last one shorter): the one copy a cached byte costs.
+fn coalesce(chunks: &[Bytes], budget: &Option<Arc<OwnedSemaphorePermit>>) -> Vec<Bytes> {
+    let total: usize = chunks.iter().map(Bytes::len).sum();
+    let mut pieces = Vec::with_capacity(total.div_ceil(PIECE_MAX));
+    let mut piece = Vec::new();
+    for chunk in chunks {
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            if piece.capacity() == 0 {
+                piece.reserve_exact((total - pieces.len() * PIECE_MAX).min(PIECE_MAX));
+            }
+            let n = rest.len().min(piece.capacity() - piece.len());
+            piece.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if piece.len() == piece.capacity() {
+                pieces.push(counted(std::mem::take(&mut piece), budget));
+            }
+        }
+    }
+    pieces
 }
 
 impl Target {
@@ -273,7 +308,7 @@ impl Target {
     /// and tells its readers it is whole.
     async fn complete(&self, fill: &Fill, validator: &Arc<str>, index: u64, generation: u64) {
         if self.inner.generation.load(Ordering::SeqCst) == generation {
-            self.inner.store.insert(self.slice_key(validator, index), Value::Slice(fill.pieces())).await;
+            self.inner.store.insert(self.slice_key(validator, index), Value::Slice(fill.settle())).await;
             // Evict now rather than in moka's next batch: a fast stream
             // would otherwise run past the budget by several slices.
             self.inner.store.run_pending_tasks().await;
@@ -308,9 +343,12 @@ pub(super) struct Fill {
 pub(super) struct FillState {
     /// The object's metadata and the span answered, once the head arrived.
     head: Option<(ObjectMeta, ByteSpan)>,
-    /// The bytes so far: copies of at most [`PIECE_MAX`] bytes, so the
-    /// storage connection's buffers are not held.
+    /// The bytes so far: the storage's chunks as they came (no copy), then,
+    /// once the slice is complete, the pieces it is cached in ([`Fill::settle`]).
     chunks: Vec<Bytes>,
+    /// Bumped when `chunks` is replaced by the cached pieces: a reader's
+    /// position in the old chunks is then found again from its offset.
+    layout: u32,
     /// `Some` once the fill ended; an error is shared with every reader.
     pub(super) done: Option<Result<(), (Kind, String)>>,
     /// The slice's share of the memory budget: reserved when the run
@@ -362,13 +400,8 @@ impl Fill {
             if s.chunks.is_empty() {
                 s.counted = s.reserved.take().map(Arc::new);
             }
-            for part in data.chunks(PIECE_MAX) {
-                let piece = match &s.counted {
-                    Some(budget) => Bytes::from_owner(Counted { bytes: part.to_vec(), _budget: budget.clone() }),
-                    None => Bytes::copy_from_slice(part),
-                };
-                s.chunks.push(piece);
-            }
+            let piece = counted(data, &s.counted);
+            s.chunks.push(piece);
         });
     }
 
@@ -385,17 +418,29 @@ impl Fill {
         });
     }
 
-    /// The slice's pieces, to keep in the cache.
-    pub(super) fn pieces(&self) -> Arc<[Bytes]> {
-        lock(&self.state).chunks.clone().into()
+    /// The complete slice's pieces, to keep in the cache: its chunks copied
+    /// into pieces of [`PIECE_MAX`] bytes, which also replace the chunks, so
+    /// the storage connection's read buffers are let go.
+    pub(super) fn settle(&self) -> Arc<[Bytes]> {
+        let (chunks, budget) = {
+            let state = lock(&self.state);
+            (state.chunks.clone(), state.counted.clone())
+        };
+        let pieces: Arc<[Bytes]> = coalesce(&chunks, &budget).into();
+        self.update(|s| {
+            s.chunks = pieces.to_vec();
+            s.layout += 1;
+        });
+        pieces
     }
 
-    /// The next bytes at `pos` (up to `limit`) as they arrive; `chunk` and
-    /// `offset` as in [`next_piece`]. `None` when the fill ended before `pos`.
+    /// The next bytes at `pos` (up to `limit`) as they arrive; `cursor` as
+    /// in [`next_piece`], for the chunks of `layout`. `None` when the fill
+    /// ended before `pos`.
     pub(super) async fn next(
         &self,
-        chunk: &mut usize,
-        offset: &mut u64,
+        cursor: &mut Cursor,
+        layout: &mut u32,
         pos: u64,
         limit: u64,
     ) -> Option<Result<Bytes, BoxError>> {
@@ -403,7 +448,11 @@ impl Fill {
             let mut rx = self.changed.subscribe();
             {
                 let state = lock(&self.state);
-                if let Some(piece) = next_piece(&state.chunks, chunk, offset, pos, limit) {
+                if state.layout != *layout {
+                    *layout = state.layout;
+                    *cursor = Cursor::at(cursor.start);
+                }
+                if let Some(piece) = next_piece(&state.chunks, cursor, pos, limit) {
                     return Some(Ok(piece));
                 }
                 match &state.done {
@@ -438,5 +487,46 @@ impl Fill {
                 return Err(Error::internal("a cache fill went away"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered(len: usize, from: usize) -> Bytes {
+        (from..from + len).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into()
+    }
+
+    #[test]
+    fn chunks_of_any_size_are_cached_as_full_pieces_with_a_short_last_one() {
+        let chunks: Vec<Bytes> = (0..20).map(|i| numbered(8 << 10, i * (8 << 10))).collect();
+        let pieces = coalesce(&chunks, &None);
+        let lens: Vec<usize> = pieces.iter().map(Bytes::len).collect();
+        assert_eq!(lens, [PIECE_MAX, PIECE_MAX, 32 << 10]);
+        assert_eq!(pieces.concat(), chunks.concat());
+        assert!(coalesce(&[], &None).is_empty());
+        let odd = [numbered(1, 0), numbered(PIECE_MAX, 1), numbered(3, PIECE_MAX + 1)];
+        let lens: Vec<usize> = coalesce(&odd, &None).iter().map(Bytes::len).collect();
+        assert_eq!(lens, [PIECE_MAX, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_reader_midway_through_a_fill_keeps_its_place_when_the_slice_is_settled() {
+        let fill = Fill::new(None);
+        let (start, len) = (1000_u64, 30_u64);
+        fill.set_head(ObjectMeta { size: 2000, ..ObjectMeta::default() }, ByteSpan { start, end: start + len - 1 });
+        for i in 0..3 {
+            fill.push(numbered(10, i * 10));
+        }
+        let (mut cursor, mut layout) = (Cursor::at(start), 0);
+        let first = fill.next(&mut cursor, &mut layout, start + 5, start + len - 1).await;
+        assert_eq!(first.expect("bytes").expect("ok"), numbered(5, 5));
+        let settled = fill.settle();
+        assert_eq!(settled.len(), 1, "30 bytes are one piece once settled");
+        fill.finish(Ok(()));
+        let rest = fill.next(&mut cursor, &mut layout, start + 10, start + len - 1).await;
+        assert_eq!(rest.expect("bytes").expect("ok"), numbered(20, 10));
+        assert!(fill.next(&mut cursor, &mut layout, start + len, start + len - 1).await.is_none());
     }
 }

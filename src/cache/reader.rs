@@ -13,10 +13,10 @@ use crate::http::body::{Body, BoxError};
 
 /// Where a reader gets the bytes of the slice it is in.
 pub(super) enum Source {
-    /// A fill, with the index of the next chunk and that chunk's offset.
-    Fill { fill: Arc<Fill>, chunk: usize, offset: u64 },
+    /// A fill, with the reader's place in its chunks (of layout `layout`).
+    Fill { fill: Arc<Fill>, cursor: Cursor, layout: u32 },
     /// A cached slice.
-    Cached { pieces: Arc<[Bytes]>, chunk: usize, offset: u64 },
+    Cached { pieces: Arc<[Bytes]>, cursor: Cursor },
     /// A storage read outside the cache (no fill slot or budget was free).
     Direct(Body),
 }
@@ -115,11 +115,9 @@ impl SliceReader {
         let last_slice = self.end / g;
         self.ahead = Some(index);
         if let Some(Value::Slice(pieces)) = self.t.inner.store.get(&self.t.slice_key(&self.validator, index)).await {
-            let mut source = Source::Cached { pieces, chunk: 0, offset: slice_start };
+            let mut source = Source::Cached { pieces, cursor: Cursor::at(slice_start) };
             let out = match &mut source {
-                Source::Cached { pieces, chunk, offset } => {
-                    next_piece(pieces, chunk, offset, self.pos, slice_end.min(self.end))
-                }
+                Source::Cached { pieces, cursor } => next_piece(pieces, cursor, self.pos, slice_end.min(self.end)),
                 _ => None,
             };
             self.current = Some((source, slice_end));
@@ -147,7 +145,7 @@ impl SliceReader {
                         format!("{} changed while it was being read", self.t.loc),
                     ));
                 }
-                Source::Fill { fill, chunk: 0, offset: slice_start }
+                Source::Fill { fill, cursor: Cursor::at(slice_start), layout: 0 }
             }
             None => direct(&self.t, &self.validator, self.pos, slice_end.min(self.end)).await?,
         };
@@ -176,7 +174,7 @@ async fn direct(t: &Target, expected: &Arc<str>, start: u64, end: u64) -> Result
 /// no more.
 async fn read_source(source: &mut Source, pos: u64, limit: u64) -> Option<Result<Bytes, BoxError>> {
     match source {
-        Source::Cached { pieces, chunk, offset } => next_piece(pieces, chunk, offset, pos, limit).map(Ok),
+        Source::Cached { pieces, cursor } => next_piece(pieces, cursor, pos, limit).map(Ok),
         Source::Direct(body) => loop {
             match body.frame().await? {
                 Ok(frame) => {
@@ -187,26 +185,43 @@ async fn read_source(source: &mut Source, pos: u64, limit: u64) -> Option<Result
                 Err(e) => return Some(Err(e)),
             }
         },
-        Source::Fill { fill, chunk, offset } => fill.next(chunk, offset, pos, limit).await,
+        Source::Fill { fill, cursor, layout } => fill.next(cursor, layout, pos, limit).await,
+    }
+}
+
+/// A reader's place in the pieces of a slice: the next piece to look at and
+/// that piece's first byte (in the object).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Cursor {
+    chunk: usize,
+    offset: u64,
+    /// The slice's first byte, to start again from.
+    pub(super) start: u64,
+}
+
+impl Cursor {
+    /// The start of a slice whose first byte is `start`.
+    pub(super) fn at(start: u64) -> Cursor {
+        Cursor { chunk: 0, offset: start, start }
     }
 }
 
 /// The bytes from `pos` to at most `limit` in the first piece that holds
-/// `pos`; `chunk` and `offset` (the piece's first byte) advance past the
-/// pieces left behind. `None` when the pieces end before `pos`.
-pub(super) fn next_piece(pieces: &[Bytes], chunk: &mut usize, offset: &mut u64, pos: u64, limit: u64) -> Option<Bytes> {
-    while let Some(c) = pieces.get(*chunk) {
-        let c_end = *offset + c.len() as u64;
+/// `pos`; the cursor advances past the pieces left behind. `None` when the
+/// pieces end before `pos`.
+pub(super) fn next_piece(pieces: &[Bytes], cursor: &mut Cursor, pos: u64, limit: u64) -> Option<Bytes> {
+    while let Some(c) = pieces.get(cursor.chunk) {
+        let c_end = cursor.offset + c.len() as u64;
         if pos >= c_end {
-            *chunk += 1;
-            *offset = c_end;
+            cursor.chunk += 1;
+            cursor.offset = c_end;
             continue;
         }
         if pos > limit {
             return None;
         }
-        let from = (pos - *offset) as usize;
-        let to = (limit.min(c_end - 1) - *offset) as usize;
+        let from = (pos - cursor.offset) as usize;
+        let to = (limit.min(c_end - 1) - cursor.offset) as usize;
         return Some(c.slice(from..=to));
     }
     None

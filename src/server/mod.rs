@@ -7,6 +7,7 @@
 
 mod io;
 pub mod limits;
+mod streams;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,6 +30,7 @@ use crate::http::head::{HYPER_H2_HEADER_LIST, HYPER_HEAD_BUFFER};
 use crate::proxy::Proxy;
 use io::{FirstRead, first_bytes};
 use limits::{Limits, Refusal, Slot};
+use streams::{StreamExec, Streams};
 
 /// Connections refused at a limit that may wait at once for their 503;
 /// past this too, a new connection is closed at once.
@@ -58,7 +60,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let ctx = Arc::new(Connections {
-        builder: http_builder(cfg),
         proxy,
         acceptor: tls.map(TlsAcceptor::from),
         first_bytes_timeout: cfg.header_read_timeout,
@@ -101,7 +102,6 @@ pub async fn serve(
 
 /// What every connection task shares.
 struct Connections {
-    builder: auto::Builder<TokioExecutor>,
     proxy: Proxy,
     acceptor: Option<TlsAcceptor>,
     first_bytes_timeout: Duration,
@@ -179,7 +179,9 @@ impl Connections {
                 }))
             }
         });
-        let conn = self.builder.serve_connection(TokioIo::new(io), svc);
+        let (exec, mut streams) = Streams::new();
+        let builder = http_builder(self.first_bytes_timeout, exec);
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
         tokio::pin!(conn);
         let watching_first_read = first_read.is_some();
         let first_read = async move {
@@ -192,12 +194,16 @@ impl Connections {
         let (mut closing, mut watching) = (false, watching_first_read);
         loop {
             tokio::select! {
+                // The connection first: the streams it hands over are then
+                // polled in the same pass.
+                biased;
                 ended = conn.as_mut() => {
                     if let Err(e) = ended {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                     return;
                 }
+                () = streams.run() => {}
                 () = slot.evicted(), if !closing => {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
@@ -218,12 +224,14 @@ impl Connections {
     }
 }
 
-fn http_builder(cfg: &ServerConfig) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+/// The HTTP settings of one connection, whose HTTP/2 streams `exec` runs
+/// in the connection's task ([`streams`]).
+fn http_builder(header_read_timeout: Duration, exec: StreamExec) -> auto::Builder<StreamExec> {
+    let mut builder = auto::Builder::new(exec);
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_read_timeout)
+        .header_read_timeout(header_read_timeout)
         .keep_alive(true)
         .max_buf_size(HYPER_HEAD_BUFFER);
     builder
