@@ -142,7 +142,10 @@ type MetaFlight = tokio::sync::OnceCell<Result<Arc<MetaEntry>, (Kind, String)>>;
 
 struct Inner {
     cfg: CacheConfig,
-    store: moka::future::Cache<Key, Value>,
+    /// Keyed with foldhash (randomly seeded per process), not SipHash: a
+    /// hit hashes its keys several times, and SipHash was 5 % of a small
+    /// hit's instructions (docs/BENCHMARKS.md).
+    store: moka::future::Cache<Key, Value, foldhash::quality::RandomState>,
     fills: Mutex<HashMap<(ObjKey, u64), Arc<Fill>>>,
     metas: Mutex<HashMap<ObjKey, Arc<MetaFlight>>>,
     fill_slots: Arc<Semaphore>,
@@ -175,7 +178,7 @@ impl Cache {
                 }
             })
             .support_invalidation_closures()
-            .build();
+            .build_with_hasher(foldhash::quality::RandomState::default());
         Cache {
             inner: Arc::new(Inner {
                 cfg: cfg.clone(),

@@ -9,8 +9,10 @@ use http::HeaderValue;
 /// generic octet-stream); then the one the key's extension implies.
 pub fn content_type(stored: Option<&str>, key: &str) -> HeaderValue {
     let generic = |t: &str| {
-        let t = t.trim().to_ascii_lowercase();
-        t.is_empty() || t == "application/octet-stream" || t == "binary/octet-stream"
+        let t = t.trim();
+        t.is_empty()
+            || t.eq_ignore_ascii_case("application/octet-stream")
+            || t.eq_ignore_ascii_case("binary/octet-stream")
     };
     if let Some(t) = stored.filter(|t| !generic(t))
         && let Ok(v) = HeaderValue::from_str(t)
