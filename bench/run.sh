@@ -185,7 +185,7 @@ start_relay() {
     log "relay $name on 127.0.0.1:${RELAY_PORT[$name]} -> 127.0.0.1:$target (pid $pid)"
 }
 
-NGX_STATIC="" NGX_CACHE="" NGX_SLICE="" NGX_H2=""
+NGX_STATIC="" NGX_CACHE="" NGX_SLICE="" NGX_H2="" NGX_RELAY=""
 start_nginx() {
     local dir="$RUN/nginx" workers=auto user="" alog="access_log $RUN/nginx/access.log;"
     mkdir -p "$dir"/{tmp,cache,slices}
@@ -242,6 +242,19 @@ http {
             proxy_cache_valid 200 1h;
             proxy_cache_lock on;
             add_header Cache-Status "nginx; \$upstream_cache_status";
+        }
+    }
+    # A plain relay to s3s-fs (benchmark 3's reference for the cost of one
+    # proxy hop): the client signs for s3s-fs's host and nginx passes the
+    # request on unchanged; unbuffered, so bytes go on as they arrive.
+    server {
+        listen 127.0.0.1:$NGX_RELAY;
+        location / {
+            proxy_pass http://127.0.0.1:$S3_PORT;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$http_host;
+            proxy_buffering off;
         }
     }
     # proxy_cache + slice with cache lock, through the counting relay to the static server.
@@ -453,6 +466,7 @@ cold_large() {
     for ((i = first; i < first + REPS; i++)); do
         timed_get mg large "${MG_URL[main]}/s3/$BUCKET/cold-large-$i.bin" >>"$f"
         timed_get direct large "http://127.0.0.1:$S3_PORT/$BUCKET/large.bin" "${sig[@]}" >>"$f"
+        timed_get nginx large "http://127.0.0.1:$NGX_RELAY/$BUCKET/large.bin" "${sig[@]}" -H "Host: 127.0.0.1:$S3_PORT" >>"$f"
     done
 }
 
@@ -719,7 +733,7 @@ main() {
         report
         exit 1
     }
-    NGX_STATIC=$(free_port) NGX_CACHE=$(free_port) NGX_SLICE=$(free_port) NGX_H2=$(free_port)
+    NGX_STATIC=$(free_port) NGX_CACHE=$(free_port) NGX_SLICE=$(free_port) NGX_H2=$(free_port) NGX_RELAY=$(free_port)
     start_relay mg "$S3_PORT" || true
     start_relay nginx "$NGX_STATIC" || true
     start_nginx || {

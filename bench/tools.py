@@ -492,6 +492,11 @@ def report(raw, md):
                 target, "–" if pinned else verdict(r >= 0.95))
         else:
             row(f"{label} vs s3s-fs direct", na(dwhy or "no samples"), "", "", target, "n/a")
+        n = dd and dd.get("nginx_large")
+        if n and p and n["bytes_per_s"] and p["bytes_per_s"]:
+            row(f"3. the same through nginx proxy_pass (unbuffered, no cache), {mode_label(pinned)}: vs s3s-fs direct",
+                f"{n['bytes_per_s'] / MiB:,.0f} MiB/s (nginx)", f"{p['bytes_per_s'] / MiB:,.0f} MiB/s",
+                f"{n['bytes_per_s'] / p['bytes_per_s']:.2f}×", "(reference)", "–")
 
     # 4. RSS
     for name, label, limit, over_idle in (
