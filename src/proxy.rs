@@ -27,8 +27,8 @@ use crate::cache::{Cache, cache_status_value};
 use crate::error::{Error, Kind, Result};
 use crate::http::body::{self, Body, BoxError};
 use crate::http::conditional::{self, Conditions, Verdict};
-use crate::http::content_type::content_type;
 use crate::http::cors::Cors;
+use crate::http::entity::EntityHeaders;
 use crate::http::multipart;
 use crate::http::range::{self, RangeRequest, RangeSpec};
 use crate::integration::registry::SharedRegistry;
@@ -210,7 +210,7 @@ async fn multi(t: &Target, head: bool, specs: &[RangeSpec], cond: &Conditions) -
         [one] => single(t, head, Some(RangeSpec::FromTo(one.start, one.end)), cond).await,
         many if many.len() > multipart::MAX_PARTS => single(t, head, None, cond).await,
         _ => {
-            let content_type = content_type(meta.content_type.as_deref(), &loc.key);
+            let content_type = entity(&meta, &loc.key).content_type;
             let validator = meta.etag.clone().unwrap_or_default();
             let Some(layout) =
                 multipart::layout(spans, meta.size, content_type.to_str().unwrap_or_default(), &validator)
@@ -326,9 +326,13 @@ fn not_modified(integration: &Integration, meta: &ObjectMeta, cache_status: Opti
     let mut resp = Response::new(body::empty());
     *resp.status_mut() = StatusCode::NOT_MODIFIED;
     let h = resp.headers_mut();
-    validators(h, meta);
+    match &meta.entity {
+        Some(e) => e.write_validators(h),
+        // (A 304 sends no type, so no key is needed to decide one.)
+        None => entity(meta, "").write_validators(h),
+    }
     h.insert(header::CACHE_CONTROL, integration.cache_control.clone());
-    h.insert("cache-status", cache_status_value(cache_status));
+    h.insert(CACHE_STATUS, cache_status_value(cache_status));
     resp
 }
 
@@ -358,8 +362,10 @@ fn media_response(
     let h = resp.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_TYPE, content_type(meta.content_type.as_deref(), &loc.key));
-    validators(h, meta);
+    match &meta.entity {
+        Some(e) => e.write(h),
+        None => entity(meta, &loc.key).write(h),
+    }
     let optional = [
         (header::CONTENT_ENCODING, &meta.content_encoding),
         (header::CONTENT_DISPOSITION, &meta.content_disposition),
@@ -371,21 +377,21 @@ fn media_response(
         }
     }
     h.insert(header::CACHE_CONTROL, integration.cache_control.clone());
-    h.insert("cache-status", cache_status_value(cache_status));
+    h.insert(CACHE_STATUS, cache_status_value(cache_status));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp
 }
 
-fn validators(h: &mut HeaderMap, meta: &ObjectMeta) {
-    if let Some(v) = meta.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-        h.insert(header::ETAG, v);
-    }
-    if let Some(t) = meta.last_modified
-        && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(t))
-    {
-        h.insert(header::LAST_MODIFIED, v);
+/// The entity headers of `meta`: the cache's, else made now.
+fn entity(meta: &ObjectMeta, key: &str) -> EntityHeaders {
+    match &meta.entity {
+        Some(e) => EntityHeaders::clone(e),
+        None => EntityHeaders::new(meta.etag.as_deref(), meta.last_modified, meta.content_type.as_deref(), key),
     }
 }
+
+/// `Cache-Status` ([RFC 9211](https://www.rfc-editor.org/rfc/rfc9211)).
+const CACHE_STATUS: header::HeaderName = header::HeaderName::from_static("cache-status");
 
 fn header_text(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())

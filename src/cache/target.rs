@@ -8,6 +8,7 @@ use super::status::Verdict;
 use super::{Key, MetaEntry, Target, Value, add, lock, validator};
 use crate::error::{Error, Kind, Result};
 use crate::http::conditional::Conditions;
+use crate::http::entity::EntityHeaders;
 use crate::http::range::{ByteSpan, RangeSpec};
 use crate::integration::{ObjectMeta, ObjectRequest, Part};
 
@@ -155,8 +156,10 @@ impl Target {
 
     async fn store_meta(&self, mut meta: ObjectMeta) -> Arc<MetaEntry> {
         // Decided once here rather than on every hit.
-        let content_type = crate::http::content_type::content_type(meta.content_type.as_deref(), &self.loc.key);
-        meta.content_type = content_type.to_str().ok().map(str::to_owned);
+        let entity =
+            EntityHeaders::new(meta.etag.as_deref(), meta.last_modified, meta.content_type.as_deref(), &self.loc.key);
+        meta.content_type = entity.content_type.to_str().ok().map(str::to_owned);
+        meta.entity = Some(Arc::new(entity));
         let entry =
             Arc::new(MetaEntry { validator: validator(&meta), meta, validated: Instant::now(), missing: false });
         self.inner.store.insert(Key::Meta(self.obj.clone()), Value::Meta(entry.clone())).await;

@@ -4,6 +4,7 @@ pub mod body;
 pub mod conditional;
 pub mod content_type;
 pub mod cors;
+pub mod entity;
 pub mod head;
 pub mod multipart;
 pub mod range;

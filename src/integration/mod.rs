@@ -61,6 +61,9 @@ pub struct ObjectMeta {
     pub content_encoding: Option<String>,
     pub content_disposition: Option<String>,
     pub content_language: Option<String>,
+    /// The header values of this version, made once by the cache when it
+    /// stores the metadata (`None` from the storage: the proxy makes them).
+    pub entity: Option<std::sync::Arc<crate::http::entity::EntityHeaders>>,
 }
 
 /// Which part of the object a body holds.

@@ -425,6 +425,7 @@ pub fn meta_from_headers(status: StatusCode, h: &HeaderMap) -> Result<(ObjectMet
         content_encoding: text(header::CONTENT_ENCODING),
         content_disposition: text(header::CONTENT_DISPOSITION),
         content_language: text(header::CONTENT_LANGUAGE),
+        entity: None,
     };
     Ok((meta, part))
 }
