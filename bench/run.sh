@@ -2,7 +2,7 @@
 # The benchmark suite of issue 3: mediagate side by side with nginx and with
 # the storage peer (s3s-fs), on this machine, over loopback. One command:
 #
-#   bench/run.sh            # every benchmark; load runs of 3 rounds x 5 s per target (about 5 minutes)
+#   bench/run.sh            # every benchmark; load runs of 5 rounds x 5 s per target (about 14 minutes)
 #   bench/run.sh --quick    # 1 round of 3 s per target, fewer samples (about 1.5 minutes)
 #
 # It installs what is missing (nginx and wrk from Debian, s3s-fs as
@@ -51,7 +51,7 @@ done
 if $QUICK; then
     DUR=3s ROUNDS=1 WARM=0 REPS=3 SMALL_REPS=5 SEEKS=20 SLOW_SECS=2
 else
-    DUR=5s ROUNDS=3 WARM=1 REPS=5 SMALL_REPS=15 SEEKS=50 SLOW_SECS=4
+    DUR=5s ROUNDS=5 WARM=1 REPS=5 SMALL_REPS=15 SEEKS=50 SLOW_SECS=4
 fi
 WRK_CONNS=64       # benchmark 1
 WRK_CONNS_LARGE=4  # benchmark 2

@@ -43,11 +43,12 @@ enum TryAgain {
 /// The most a storage connection buffers of a response before mediagate
 /// takes it (hyper's default is about 400 KiB). Every open or pooled storage
 /// connection may hold this much, so it is a term of the memory bound
-/// (README, "Memory"). A cold read costs a fixed amount per chunk (a read,
-/// a wake-up, the fill's bookkeeping, a write to each client): with 64 KiB
-/// instead of 16 KiB a cold read takes about 23 % fewer instructions per byte
-/// (docs/BENCHMARKS.md, 2026-12-03).
-const READ_BUFFER_BYTES: usize = 64 << 10;
+/// (README, "Memory"). 64 KiB cut a cold read's instructions per byte by
+/// 23 % but not its time (benchmark 3 pinned: 0.55x s3s-fs direct with
+/// either), and at 256 connections of mixed load it raised the peak RSS
+/// from 102-105 MiB to 126-133 MiB, past issue 7's bound of 112 MiB, so
+/// 16 KiB it is (docs/BENCHMARKS.md, 2026-12-03).
+const READ_BUFFER_BYTES: usize = 16 << 10;
 
 /// `[upstream]`: how mediagate talks to storage, for every integration.
 #[derive(Debug, Clone)]
