@@ -28,4 +28,5 @@ pub mod schema;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod sync;
 pub mod tls;

@@ -44,7 +44,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -58,6 +58,7 @@ use crate::http::body;
 use crate::http::range::{ByteSpan, RangeSpec};
 use crate::integration::{Integration, ObjectMeta, ObjectResponse, Part};
 use crate::locator::Locator;
+use crate::sync::lock;
 use fill::{Budget, Fill};
 use reader::SliceReader;
 use status::Verdict;
@@ -397,8 +398,4 @@ fn validator(meta: &ObjectMeta) -> Arc<str> {
             Arc::from(format!("size={};date={secs}", meta.size))
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

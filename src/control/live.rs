@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
@@ -35,6 +35,7 @@ use crate::integration::upstream::UpstreamConfig;
 use crate::metrics::Metrics;
 use crate::schema::Problem;
 use crate::store::{Purge, Store};
+use crate::sync::lock;
 
 /// Resolves `${VAR}` (the process environment in production).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -546,10 +547,6 @@ fn hash(text: &str) -> u64 {
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
     h.finish()
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

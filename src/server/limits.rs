@@ -74,7 +74,7 @@ impl Limits {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves only counters behind: keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Admits a connection from `peer`, closing idle connections to make

@@ -26,6 +26,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use futures_util::task::AtomicWaker;
 
+use crate::sync::lock;
+
 type Stream = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Streams handed over by hyper and not yet polled.
@@ -85,8 +87,4 @@ impl Streams {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

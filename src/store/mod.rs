@@ -20,7 +20,7 @@ mod client;
 mod listen;
 pub mod seal;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
@@ -31,6 +31,7 @@ pub use listen::listen;
 use crate::config::StoreConfig;
 use crate::error::{Error, Kind};
 use crate::metrics::Metrics;
+use crate::sync::lock;
 
 /// The store's error before the first connection attempt ended.
 pub const NOT_TRIED: &str = "not connected yet";
@@ -167,8 +168,4 @@ impl Store {
     fn failed(&self, operation: &str) {
         self.inner.metrics.store_error(operation);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
