@@ -2,7 +2,7 @@
 # The benchmark suite of issue 3: mediagate side by side with nginx and with
 # the storage peer (s3s-fs), on this machine, over loopback. One command:
 #
-#   bench/run.sh            # every benchmark; load runs of 5 rounds x 5 s per target (about 14 minutes)
+#   bench/run.sh            # every benchmark; load runs of 5 rounds x 5 s per target (about 12 minutes)
 #   bench/run.sh --quick    # 1 round of 3 s per target, fewer samples (about 1.5 minutes)
 #
 # It installs what is missing (nginx and wrk from Debian, s3s-fs as
