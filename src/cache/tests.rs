@@ -88,7 +88,7 @@ async fn a_large_object_is_read_in_slices_and_a_range_spans_them() {
     assert_eq!(resp.part, Part::Range(ByteSpan { start: 65_000, end: 140_000 }));
     let bytes = resp.body.collect().await.expect("body").to_bytes();
     assert_eq!(bytes.len(), 75_001);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    fills_done(&cache).await;
     let g = 64 << 10;
     let t = Target {
         inner: cache.inner.clone(),
