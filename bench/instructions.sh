@@ -75,16 +75,15 @@ s3_bench_integration bench "$S3_PORT" "$BUCKET" >>"$RUN/mg.toml"
 # small.bin, then the LOAD command line (with {url} replaced); prints the
 # instructions of the whole run and leaves cachegrind's file in $RUN/NAME.cg.
 counted() {
-    local name=$1 load=$2 pid addr i
+    local name=$1 load=$2 pid addr
     RUST_LOG=info valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$RUN/$name.cg" \
         "$MG" serve --config "$RUN/mg.toml" >"$RUN/$name.out" 2>"$RUN/$name.log" &
     pid=$!
-    for ((i = 0; i < 600; i++)); do
-        addr=$(grep -Eo 'listening on http://[0-9.]+:[0-9]+' "$RUN/$name.out" | head -n1 || true)
-        [[ -n "$addr" ]] && break
-        kill -0 "$pid" 2>/dev/null || { tail "$RUN/$name.log" >&2; return 1; }
-        sleep 0.1
-    done
+    # valgrind starts slowly: up to 60 s.
+    addr=$(wait_line "$pid" "$RUN/$name.out" 'listening on http://[0-9.]+:[0-9]+' 60) || {
+        tail "$RUN/$name.log" >&2
+        return 1
+    }
     local url="${addr#listening on }"
     curl -sf -o /dev/null "$url/s3/$BUCKET/small.bin"
     bash -c "${load//\{url\}/$url}" >"$RUN/$name.load" 2>&1 || { cat "$RUN/$name.load" >&2; return 1; }

@@ -142,21 +142,6 @@ set_pinning "$PIN"
 # ---------------------------------------------------------------- servers
 
 
-# wait_line PID FILE REGEX: prints the first match of REGEX in FILE (10 s at most).
-wait_line() {
-    local pid=$1 file=$2 re=$3 i m
-    for ((i = 0; i < 100; i++)); do
-        m=$(grep -oE "$re" "$file" 2>/dev/null | head -n1)
-        [[ -n "$m" ]] && {
-            echo "$m"
-            return 0
-        }
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
 S3_PORT=""
 start_s3s() {
     S3_PORT=${1:-$(free_port)}

@@ -68,6 +68,22 @@ EOF
     return 1
 }
 
+# wait_line PID FILE REGEX [SECONDS]: prints the first match of REGEX in FILE
+# once it appears (10 s at most unless SECONDS); fails early if PID exited.
+wait_line() {
+    local pid=$1 file=$2 re=$3 tries=$((${4:-10} * 10)) i m
+    for ((i = 0; i < tries; i++)); do
+        m=$(grep -oE "$re" "$file" 2>/dev/null | head -n1)
+        [[ -n "$m" ]] && {
+            echo "$m"
+            return 0
+        }
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
 # stop_pids: stops every process in the PIDS array and waits for each.
 stop_pids() {
     local pid

@@ -14,6 +14,7 @@
 //! Every failure is an [`Error`]; [`Error::into_response`] turns it into the
 //! response, here and nowhere else.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -210,7 +211,7 @@ async fn multi(t: &Target, head: bool, specs: &[RangeSpec], cond: &Conditions) -
         [one] => single(t, head, Some(RangeSpec::FromTo(one.start, one.end)), cond).await,
         many if many.len() > multipart::MAX_PARTS => single(t, head, None, cond).await,
         _ => {
-            let content_type = entity(&meta, &loc.key).content_type;
+            let content_type = entity(&meta, &loc.key).content_type.clone();
             let validator = meta.etag.clone().unwrap_or_default();
             let Some(layout) =
                 multipart::layout(spans, meta.size, content_type.to_str().unwrap_or_default(), &validator)
@@ -326,11 +327,8 @@ fn not_modified(integration: &Integration, meta: &ObjectMeta, cache_status: Opti
     let mut resp = Response::new(body::empty());
     *resp.status_mut() = StatusCode::NOT_MODIFIED;
     let h = resp.headers_mut();
-    match &meta.entity {
-        Some(e) => e.write_validators(h),
-        // (A 304 sends no type, so no key is needed to decide one.)
-        None => entity(meta, "").write_validators(h),
-    }
+    // (A 304 sends no type, so no key is needed to decide one.)
+    entity(meta, "").write_validators(h);
     h.insert(header::CACHE_CONTROL, integration.cache_control.clone());
     h.insert(CACHE_STATUS, cache_status_value(cache_status));
     resp
@@ -362,10 +360,7 @@ fn media_response(
     let h = resp.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    match &meta.entity {
-        Some(e) => e.write(h),
-        None => entity(meta, &loc.key).write(h),
-    }
+    entity(meta, &loc.key).write(h);
     let optional = [
         (header::CONTENT_ENCODING, &meta.content_encoding),
         (header::CONTENT_DISPOSITION, &meta.content_disposition),
@@ -382,11 +377,13 @@ fn media_response(
     resp
 }
 
-/// The entity headers of `meta`: the cache's, else made now.
-fn entity(meta: &ObjectMeta, key: &str) -> EntityHeaders {
+/// The entity headers of `meta`: the cache's (borrowed), else made now.
+fn entity<'m>(meta: &'m ObjectMeta, key: &str) -> Cow<'m, EntityHeaders> {
     match &meta.entity {
-        Some(e) => EntityHeaders::clone(e),
-        None => EntityHeaders::new(meta.etag.as_deref(), meta.last_modified, meta.content_type.as_deref(), key),
+        Some(e) => Cow::Borrowed(e),
+        None => {
+            Cow::Owned(EntityHeaders::new(meta.etag.as_deref(), meta.last_modified, meta.content_type.as_deref(), key))
+        }
     }
 }
 

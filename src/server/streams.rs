@@ -77,12 +77,11 @@ impl Streams {
     fn poll_streams(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.handover.waker.register(cx.waker());
         loop {
-            let new = std::mem::take(&mut *lock(&self.handover.new));
-            let handed_over = !new.is_empty();
-            self.running.extend(new);
+            self.running.extend(std::mem::take(&mut *lock(&self.handover.new)));
             // `Ready(None)`: no stream is running; `Pending`: none can move now.
             while let Poll::Ready(Some(())) = self.running.poll_next_unpin(cx) {}
-            if !handed_over && lock(&self.handover.new).is_empty() {
+            // Streams handed over while those ran are polled before sleeping.
+            if lock(&self.handover.new).is_empty() {
                 return Poll::Pending;
             }
         }
