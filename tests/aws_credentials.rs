@@ -18,7 +18,7 @@ use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use common::*;
@@ -37,7 +37,6 @@ struct Seen {
     path: String,
     query: Vec<(String, String)>,
     headers: http::HeaderMap,
-    at: Instant,
 }
 
 impl Seen {
@@ -47,13 +46,19 @@ impl Seen {
 }
 
 /// What a stand-in answers to its `n`-th request (1 for the first): status,
-/// body, and a delay before answering.
-type Answer = dyn Fn(u32, &Seen) -> (u16, String, Duration) + Send + Sync;
+/// body, and a gate to hold the answer at until the test opens it (a slow
+/// endpoint whose slowness ends when the test says).
+type Answer = dyn Fn(u32, &Seen) -> (u16, String, Hold) + Send + Sync;
+
+/// A gate an answer waits at: a semaphore that the test gives a permit.
+type Hold = Option<Arc<tokio::sync::Semaphore>>;
 
 struct StandIn {
     /// `https://sts.localhost:P` or `http://127.0.0.1:P`.
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Answers sent (past their gate).
+    answered: Arc<AtomicU32>,
     /// The certificate to trust (`ca_file`), for an HTTPS stand-in.
     ca_file: Option<PathBuf>,
     _dir: tempfile::TempDir,
@@ -63,11 +68,12 @@ impl StandIn {
     /// A stand-in on 127.0.0.1; with `tls`, HTTPS under the name
     /// `sts.localhost` (mediagate resolves `.localhost` to loopback) with a
     /// fresh rcgen certificate.
-    fn start(tls: bool, answer: impl Fn(u32, &Seen) -> (u16, String, Duration) + Send + Sync + 'static) -> StandIn {
+    fn start(tls: bool, answer: impl Fn(u32, &Seen) -> (u16, String, Hold) + Send + Sync + 'static) -> StandIn {
         let dir = tempfile::tempdir().unwrap();
         let answer: Arc<Answer> = Arc::new(answer);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let calls = Arc::new(AtomicU32::new(0));
+        let answered = Arc::new(AtomicU32::new(0));
         let listener = runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
         let (acceptor, ca_file) = if tls {
@@ -86,13 +92,15 @@ impl StandIn {
         } else {
             (None, None)
         };
-        let (seen2, calls2) = (seen.clone(), calls.clone());
+        let (seen2, calls2, answered2) = (seen.clone(), calls.clone(), answered.clone());
         runtime().spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (answer, seen, calls, acceptor) = (answer.clone(), seen2.clone(), calls2.clone(), acceptor.clone());
+                let answered = answered2.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let (answer, seen, calls) = (answer.clone(), seen.clone(), calls.clone());
+                        let (answer, seen, calls, answered) =
+                            (answer.clone(), seen.clone(), calls.clone(), answered.clone());
                         async move {
                             let query = req
                                 .uri()
@@ -104,12 +112,14 @@ impl StandIn {
                                 path: req.uri().path().to_owned(),
                                 query,
                                 headers: req.headers().clone(),
-                                at: Instant::now(),
                             };
                             let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
                             seen.lock().unwrap().push(s.clone());
-                            let (status, body, delay) = answer(n, &s);
-                            tokio::time::sleep(delay).await;
+                            let (status, body, hold) = answer(n, &s);
+                            if let Some(gate) = hold {
+                                let _ = gate.acquire().await;
+                            }
+                            answered.fetch_add(1, Ordering::SeqCst);
                             let mut resp = Response::new(Full::new(Bytes::from(body)));
                             *resp.status_mut() = StatusCode::from_u16(status).unwrap();
                             Ok::<_, Infallible>(resp)
@@ -130,7 +140,7 @@ impl StandIn {
             }
         });
         let url = if tls { format!("https://sts.localhost:{port}") } else { format!("http://127.0.0.1:{port}") };
-        StandIn { url, seen, ca_file, _dir: dir }
+        StandIn { url, seen, answered, ca_file, _dir: dir }
     }
 
     fn seen(&self) -> Vec<Seen> {
@@ -139,6 +149,10 @@ impl StandIn {
 
     fn calls(&self) -> usize {
         self.seen.lock().unwrap().len()
+    }
+
+    fn answered(&self) -> u32 {
+        self.answered.load(Ordering::SeqCst)
     }
 }
 
@@ -235,9 +249,8 @@ fn web_identity_keys_from_sts_sign_requests_that_the_real_s3_server_verifies() {
     let bucket = unique_bucket("wi-read");
     seed_many(&s3, &bucket, 2);
     let s3c = s3.clone();
-    let sts = StandIn::start(true, move |n, _| {
-        (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(3600)), Duration::ZERO)
-    });
+    let sts =
+        StandIn::start(true, move |n, _| (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(3600)), None));
     let (mg, _token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt-one\n");
 
     expect_object(&mg, &bucket, 0);
@@ -259,9 +272,8 @@ fn short_lived_keys_are_refreshed_before_expiry_with_the_token_file_read_again()
     seed_many(&s3, &bucket, 60);
     let s3c = s3.clone();
     // Every answer expires 2 s ahead: each refresh is due 1 s after its fetch.
-    let sts = StandIn::start(true, move |n, _| {
-        (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(2)), Duration::ZERO)
-    });
+    let sts =
+        StandIn::start(true, move |n, _| (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(2)), None));
     let (mg, token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt-one");
 
     expect_object(&mg, &bucket, 0);
@@ -290,25 +302,29 @@ fn two_hundred_concurrent_requests_during_a_refresh_cause_exactly_one_sts_call()
     let bucket = unique_bucket("wi-burst");
     seed_many(&s3, &bucket, 201);
     let s3c = s3.clone();
-    // The first keys live 6 s (refresh due at 3 s); the refresh takes 1 s to answer.
+    // The first keys live 6 s (refresh due at 3 s); the refresh's answer is
+    // held until the burst is over, so every request meets it in flight.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = gate.clone();
     let sts = StandIn::start(true, move |n, _| {
-        let (life, delay) = if n == 1 { (6, 0) } else { (3600, 1000) };
-        (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(life)), Duration::from_millis(delay))
+        let (life, hold) = if n == 1 { (6, None) } else { (3600, Some(held.clone())) };
+        (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(life)), hold)
     });
     let (mg, _token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt");
 
     expect_object(&mg, &bucket, 200);
-    let first = sts.seen()[0].at;
-    // Past the refresh point (3 s after the first fetch), well before expiry (6 s).
-    wait_for("the refresh point", Duration::from_secs(5), || first.elapsed() > Duration::from_millis(3300));
+    wait_for("the refresh to be asked", Duration::from_secs(5), || sts.calls() >= 2);
     std::thread::scope(|scope| {
         for i in 0..200 {
             let (mg, bucket) = (&mg, &bucket);
             scope.spawn(move || expect_object(mg, bucket, i));
         }
     });
-    wait_for("the refresh to be asked", Duration::from_secs(5), || sts.calls() >= 2);
-    std::thread::sleep(Duration::from_millis(1500)); // let a wrongly started second refresh show up
+    gate.add_permits(1);
+    // A request after the refresh answered: a second refresh wrongly started
+    // during the burst has reached the stand-in by then.
+    wait_for("the refresh to be answered", Duration::from_secs(5), || sts.answered() >= 2);
+    expect_object(&mg, &bucket, 200);
     assert_eq!(sts.calls(), 2, "the first fetch and exactly one refresh");
 }
 
@@ -320,13 +336,9 @@ fn an_sts_outage_does_not_interrupt_service_while_the_old_keys_are_valid() {
     let s3c = s3.clone();
     // Keys for 8 s (refresh due at 4 s); STS fails (503) for its calls 2 to 6, then recovers.
     let sts = StandIn::start(true, move |n, _| match n {
-        1 => (200, sts_answer(&s3c, "tok-1", Duration::from_secs(8)), Duration::ZERO),
-        2..=6 => (
-            503,
-            "<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>".into(),
-            Duration::ZERO,
-        ),
-        _ => (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(3600)), Duration::ZERO),
+        1 => (200, sts_answer(&s3c, "tok-1", Duration::from_secs(8)), None),
+        2..=6 => (503, "<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>".into(), None),
+        _ => (200, sts_answer(&s3c, &format!("tok-{n}"), Duration::from_secs(3600)), None),
     });
     let (mg, _token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt");
 
@@ -349,7 +361,7 @@ fn sts_refusing_gives_502_upstream_denied_naming_the_integration_and_the_source(
     seed_many(&s3, &bucket, 1);
     let body = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>\
                 <Message>Couldn't retrieve verification key from your identity provider</Message></Error></ErrorResponse>";
-    let sts = StandIn::start(true, move |_, _| (400, body.to_owned(), Duration::ZERO));
+    let sts = StandIn::start(true, move |_, _| (400, body.to_owned(), None));
     let (mg, token_file, _dir) = web_identity_gate(&s3, &bucket, &sts, "jwt-secret-looking-value");
 
     let r = get(&mg.path_url("s3", &bucket, "o/0.txt"), &[]);
@@ -404,8 +416,8 @@ fn container_credentials_are_asked_with_the_authorization_token_from_its_file() 
     let s3c = s3.clone();
     let endpoint =
         StandIn::start(false, move |_, seen| match seen.headers.get("authorization").and_then(|v| v.to_str().ok()) {
-            Some("container-auth-token") => (200, metadata_answer(&s3c, Duration::from_secs(3600)), Duration::ZERO),
-            _ => (401, "unauthorized".into(), Duration::ZERO),
+            Some("container-auth-token") => (200, metadata_answer(&s3c, Duration::from_secs(3600)), None),
+            _ => (401, "unauthorized".into(), None),
         });
     let dir = tempfile::tempdir().unwrap();
     let auth_file = dir.path().join("auth");
@@ -437,15 +449,13 @@ fn instance_credentials_without_a_container_endpoint_follow_the_imdsv2_token_flo
         let token_ok = seen.headers.get("x-aws-ec2-metadata-token").is_some_and(|v| v == "imds-session-token");
         match (seen.method.as_str(), seen.path.as_str()) {
             ("PUT", "/latest/api/token") if seen.headers.contains_key("x-aws-ec2-metadata-token-ttl-seconds") => {
-                (200, "imds-session-token".into(), Duration::ZERO)
+                (200, "imds-session-token".into(), None)
             }
-            ("GET", "/latest/meta-data/iam/security-credentials/") if token_ok => {
-                (200, "media-role\n".into(), Duration::ZERO)
-            }
+            ("GET", "/latest/meta-data/iam/security-credentials/") if token_ok => (200, "media-role\n".into(), None),
             ("GET", "/latest/meta-data/iam/security-credentials/media-role") if token_ok => {
-                (200, metadata_answer(&s3c, Duration::from_secs(3600)), Duration::ZERO)
+                (200, metadata_answer(&s3c, Duration::from_secs(3600)), None)
             }
-            _ => (401, String::new(), Duration::ZERO),
+            _ => (401, String::new(), None),
         }
     });
     let dir = tempfile::tempdir().unwrap();
@@ -470,8 +480,7 @@ fn credentials_env_on_an_irsa_pod_uses_web_identity_from_the_standard_variables_
     let bucket = unique_bucket("wi-env");
     seed_many(&s3, &bucket, 1);
     let s3c = s3.clone();
-    let sts =
-        StandIn::start(true, move |_, _| (200, sts_answer(&s3c, "tok", Duration::from_secs(3600)), Duration::ZERO));
+    let sts = StandIn::start(true, move |_, _| (200, sts_answer(&s3c, "tok", Duration::from_secs(3600)), None));
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "jwt-from-env").unwrap();
@@ -515,8 +524,7 @@ fn the_credential_status_shows_the_source_and_when_the_keys_expire_and_the_conne
     let bucket = unique_bucket("wi-status");
     seed_many(&s3, &bucket, 1);
     let s3c = s3.clone();
-    let sts =
-        StandIn::start(true, move |_, _| (200, sts_answer(&s3c, "tok", Duration::from_secs(3600)), Duration::ZERO));
+    let sts = StandIn::start(true, move |_, _| (200, sts_answer(&s3c, "tok", Duration::from_secs(3600)), None));
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "jwt").unwrap();
@@ -539,7 +547,7 @@ fn the_credential_status_shows_the_source_and_when_the_keys_expire_and_the_conne
 
     let body = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not authorized to perform \
                 sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>";
-    let refusing = StandIn::start(true, move |_, _| (403, body.to_owned(), Duration::ZERO));
+    let refusing = StandIn::start(true, move |_, _| (403, body.to_owned(), None));
     let denied = build(&integration(&s3, "denied", &bucket, &web_identity_lines(&refusing, &token_file)));
     let t = runtime().block_on(denied.test_connection(Duration::from_secs(10)));
     assert_eq!(t.code, "credentials", "{t:?}");

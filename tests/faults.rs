@@ -202,10 +202,8 @@ impl Served {
                 let body = if head { Bytes::new() } else { Bytes::from(xml) };
                 Ok(resp.body(full(body)).unwrap())
             }
-            Reply::Stall => {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                Ok(self.object(&req))
-            }
+            // Never answers: mediagate's timeout is what ends the request.
+            Reply::Stall => std::future::pending().await,
             Reply::Close => Err(std::io::Error::other("the stand-in closes the connection without answering")),
             Reply::Cut(n) => {
                 // The cut comes a moment after the first bytes, so they are

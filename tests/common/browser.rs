@@ -65,29 +65,14 @@ impl Browser {
     /// longer than `limit`.
     pub fn run(&self, script: &str, job: &Value, limit: Duration) -> Value {
         let started = Instant::now();
-        let mut child = Command::new(&self.node)
-            .arg(root().join("tests/browser").join(script))
-            .arg(job.to_string())
-            .env("MEDIAGATE_TEST_CHROMIUM", &self.chromium)
-            .env("MEDIAGATE_TEST_PLAYWRIGHT", &self.playwright)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running node");
-        let deadline = started + limit;
-        loop {
-            if child.try_wait().expect("waiting for node").is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the browser job did not finish within {limit:?}: {job}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let out = child.wait_with_output().expect("node output");
+        let out = super::run_bounded(
+            Command::new(&self.node)
+                .arg(root().join("tests/browser").join(script))
+                .arg(job.to_string())
+                .env("MEDIAGATE_TEST_CHROMIUM", &self.chromium)
+                .env("MEDIAGATE_TEST_PLAYWRIGHT", &self.playwright),
+            limit,
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "the browser job failed ({}):\n{stderr}\n{stdout}\njob: {job}", out.status);
