@@ -14,6 +14,7 @@ use crate::http::cors::Cors;
 use crate::integration::Registry;
 use crate::integration::registry::SharedRegistry;
 use crate::locator::Locator;
+use crate::logging::AccessLog;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::server;
@@ -23,7 +24,9 @@ const EXIT_CONFIG: u8 = 2;
 
 /// `mediagate serve`: load, build, listen (media, and admin when
 /// configured), reload on SIGHUP and file changes, drain on SIGTERM / SIGINT.
-pub async fn serve(path: &Path) -> ExitCode {
+///
+/// Access lines go to `access` ([`crate::logging::LogGuard::access_log`]).
+pub async fn serve(path: &Path, access: AccessLog) -> ExitCode {
     let shutdown = shutdown_signal();
     let metrics = Metrics::new();
     let Some((config, registry)) = load(path, &metrics) else { return ExitCode::from(EXIT_CONFIG) };
@@ -81,7 +84,8 @@ pub async fn serve(path: &Path) -> ExitCode {
         .with_auth(Auth::from_config(&config.auth))
         .with_cors(Cors::from_config(&config.cors))
         .with_cache(cache)
-        .with_metrics(metrics);
+        .with_metrics(metrics)
+        .with_access_log(access);
     server::serve(listener, proxy, &config.server, tls, shutdown).await;
     ExitCode::SUCCESS
 }

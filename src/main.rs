@@ -65,7 +65,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _log_guard = logging::init(cli.log_format);
+    let log_guard = logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Serve { config } => mediagate::app::serve(&config).await,
+            Command::Serve { config } => mediagate::app::serve(&config, log_guard.access_log()).await,
             Command::Check { config } => mediagate::app::check(&config).await,
             Command::Sign { locator, ttl, kid, query_form, config } => {
                 mediagate::app::sign(&config, &locator, &ttl, kid.as_deref(), query_form)

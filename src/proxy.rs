@@ -35,7 +35,7 @@ use crate::http::range::{self, RangeRequest, RangeSpec};
 use crate::integration::registry::SharedRegistry;
 use crate::integration::{Integration, ObjectMeta, ObjectRequest, ObjectResponse, Part};
 use crate::locator::Locator;
-use crate::logging::{LoggedBody, RequestLog};
+use crate::logging::{AccessLog, LoggedBody, RequestLog};
 use crate::metrics::Metrics;
 
 /// The media request handler; cheap to clone, shared by every connection.
@@ -47,6 +47,7 @@ pub struct Proxy {
     cors: Arc<Cors>,
     cache: Option<Cache>,
     metrics: Metrics,
+    access: AccessLog,
 }
 
 impl Proxy {
@@ -59,7 +60,14 @@ impl Proxy {
             cors: Arc::new(Cors::disabled()),
             cache: None,
             metrics: Metrics::disabled(),
+            access: AccessLog::Events,
         }
+    }
+
+    /// Writes the access lines to `access` (default: [`AccessLog::Events`]).
+    pub fn with_access_log(mut self, access: AccessLog) -> Self {
+        self.access = access;
+        self
     }
 
     /// Records every response in `metrics` (default: [`Metrics::disabled`]).
@@ -113,7 +121,8 @@ impl Proxy {
             resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok())
         };
         let metrics = self.metrics.request(log.integration.as_deref());
-        resp.map(|b| LoggedBody::new(b, log, expected).with_metrics(metrics))
+        let access = self.access.clone();
+        resp.map(|b| LoggedBody::new(b, log, expected).with_metrics(metrics).with_access_log(access))
     }
 
     async fn route(&self, parts: &Parts, log: &mut RequestLog) -> Result<Response<Body>> {

@@ -1,26 +1,20 @@
-//! Logs through `tracing`: set-up (`--log-format pretty|json`) and the one
-//! access-log line per request, written when the response body ends, so it
-//! carries the bytes really sent and how the response ended.
+//! Logs through `tracing`: set-up (`--log-format pretty|json`), the
+//! buffered standard error every line goes through, and the access log
+//! ([`access`]).
 
-use std::io::Write;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::Duration;
-use std::time::Instant;
-
-use bytes::Bytes;
-use http::Method;
-use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::fmt::time::FormatTime;
 
-use crate::http::body::{Body, BoxError};
-use crate::metrics::RequestMetrics;
+mod access;
+pub use access::{AccessLog, LoggedBody, RequestLog};
 
 /// How log lines are written to standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,18 +45,34 @@ pub fn init(format: LogFormat) -> LogGuard {
         LogFormat::Pretty => builder.fmt_fields(PlainFields).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    if let Err(e) = result {
-        eprintln!("mediagate: logging was already set up: {e}");
-    }
-    LogGuard(writer)
+    let access = match result {
+        Err(e) => {
+            eprintln!("mediagate: logging was already set up: {e}");
+            AccessLog::Events
+        }
+        Ok(()) if format == LogFormat::Pretty && !ansi => AccessLog::Direct(writer.clone()),
+        Ok(()) => AccessLog::Events,
+    };
+    LogGuard { writer, access }
 }
 
 /// Flushes the log buffer when dropped (at the end of `main`).
-pub struct LogGuard(BufferedStderr);
+pub struct LogGuard {
+    writer: BufferedStderr,
+    access: AccessLog,
+}
+
+impl LogGuard {
+    /// Where the server writes its access lines: straight into the buffer
+    /// for the pretty format without colours, else as `tracing` events.
+    pub fn access_log(&self) -> AccessLog {
+        self.access.clone()
+    }
+}
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        self.0.flush_now();
+        self.writer.flush_now();
     }
 }
 
@@ -107,10 +117,10 @@ impl BufferedStderr {
             let _ = err.write_all(&batch).and_then(|()| err.flush());
         }
     }
-}
 
-impl Write for &BufferedStderr {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+    /// Adds `data` (whole lines) to the buffer; writes the buffer out once
+    /// it passes [`Self::LIMIT`].
+    fn append(&self, data: &[u8]) {
         let full = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.extend_from_slice(data);
@@ -119,6 +129,12 @@ impl Write for &BufferedStderr {
         if full {
             self.flush_now();
         }
+    }
+}
+
+impl Write for &BufferedStderr {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.append(data);
         Ok(data.len())
     }
 
@@ -325,146 +341,21 @@ impl std::fmt::Write for Sanitized<'_, '_> {
     }
 }
 
-/// What the access-log line says about one request.
-#[derive(Debug)]
-pub struct RequestLog {
-    pub method: Method,
-    /// The locator (`s3://bucket/key`), or the raw path when it did not parse.
-    pub locator: String,
-    pub integration: Option<String>,
-    /// The request's `Range` header, if any (seeks show up as ranges).
-    pub range: Option<String>,
-    pub status: u16,
-    /// The error code and detail when the request failed.
-    pub error: Option<String>,
-    pub started: Instant,
-}
-
-impl RequestLog {
-    pub fn new(method: Method, path: &str) -> Self {
-        RequestLog {
-            method,
-            locator: path.to_owned(),
-            integration: None,
-            range: None,
-            status: 0,
-            error: None,
-            started: Instant::now(),
-        }
-    }
-
-    fn emit(&self, bytes: u64, outcome: &str, elapsed: Duration) {
-        let duration_ms = elapsed.as_secs_f64() * 1000.0;
-        let integration = self.integration.as_deref().unwrap_or("-");
-        // Display, not Debug (no escaping), and absent fields left out: this
-        // line is written once per request.
-        let error = self.error.as_deref().map(tracing::field::display);
-        let range = self.range.as_deref().map(tracing::field::display);
-        macro_rules! line {
-            ($level:ident) => {
-                tracing::$level!(
-                    target: "mediagate::access",
-                    method = %self.method,
-                    locator = %self.locator,
-                    status = self.status,
-                    range,
-                    bytes,
-                    duration_ms = (duration_ms * 1000.0).round() / 1000.0,
-                    integration = %integration,
-                    outcome = %outcome,
-                    error,
-                    "request"
-                )
-            };
-        }
-        if self.status >= 500 || outcome != "complete" {
-            line!(warn);
-        } else {
-            line!(info);
-        }
-    }
-}
-
-/// A response body that counts what it sends and, when it ends, writes the
-/// access-log line and records the response's metrics (the same status,
-/// bytes and duration): `complete`, `aborted` (the body failed, so the
-/// connection was cut) or `client gone` (dropped before the end).
-pub struct LoggedBody {
-    inner: Body,
-    log: Option<RequestLog>,
-    bytes: u64,
-    /// The `Content-Length` announced: hyper may stop polling once it is
-    /// sent, so reaching it counts as complete.
-    expected: Option<u64>,
-    metrics: RequestMetrics,
-}
-
-impl LoggedBody {
-    pub fn new(inner: Body, log: RequestLog, expected: Option<u64>) -> Self {
-        LoggedBody { inner, log: Some(log), bytes: 0, expected, metrics: RequestMetrics::default() }
-    }
-
-    /// Records the response in `metrics` too when it ends.
-    pub fn with_metrics(mut self, metrics: RequestMetrics) -> Self {
-        self.metrics = metrics;
-        self
-    }
-
-    fn finish(&mut self, outcome: &str) {
-        if let Some(log) = self.log.take() {
-            let elapsed = log.started.elapsed();
-            self.metrics.record(log.status, self.bytes, elapsed);
-            log.emit(self.bytes, outcome, elapsed);
-        }
-    }
-}
-
-impl HttpBody for LoggedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.bytes += data.len() as u64;
-                }
-            }
-            Poll::Ready(Some(Err(e))) => {
-                let outcome = format!("aborted: {e}");
-                self.finish(&outcome);
-            }
-            Poll::Ready(None) => self.finish("complete"),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for LoggedBody {
-    fn drop(&mut self) {
-        let complete = self.inner.is_end_stream() || self.expected == Some(self.bytes);
-        let outcome = if complete { "complete" } else { "client gone" };
-        self.finish(outcome);
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use http::Method;
 
     /// A writer into a shared buffer, for reading the formatted lines back.
     #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Lines {
+        /// Everything written so far.
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+        }
+    }
 
     impl Write for Lines {
         fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
@@ -520,8 +411,7 @@ mod tests {
         } else {
             tracing::subscriber::with_default(builder.finish(), events);
         }
-        let bytes = out.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        String::from_utf8(bytes).unwrap_or_default()
+        out.text()
     }
 
     #[test]
