@@ -177,13 +177,30 @@ impl Locator {
     }
 }
 
-impl fmt::Display for Locator {
-    /// The locator string, e.g. `s3://bucket/key` (keys are shown literally).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Locator {
+    /// The pieces of the locator string, e.g. `s3://bucket/key` (keys are
+    /// shown literally); Azure's is `az://account/container/blob`.
+    fn pieces(&self) -> [&str; 6] {
         match &self.account {
-            Some(account) => write!(f, "az://{account}/{}/{}", self.bucket, self.key),
-            None => write!(f, "{}://{}/{}", self.scheme, self.bucket, self.key),
+            Some(account) => ["az://", account, "/", &self.bucket, "/", &self.key],
+            None => [self.scheme.as_str(), "://", &self.bucket, "/", &self.key, ""],
         }
+    }
+
+    /// The locator string ([`Self::pieces`]), built without `core::fmt`:
+    /// a cache hit needs it twice (cache key, access log).
+    pub fn text(&self) -> String {
+        let pieces = self.pieces();
+        let mut out = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+        pieces.iter().for_each(|p| out.push_str(p));
+        out
+    }
+}
+
+impl fmt::Display for Locator {
+    /// The locator string ([`Locator::pieces`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.pieces().iter().try_for_each(|p| f.write_str(p))
     }
 }
 

@@ -150,7 +150,7 @@ impl Proxy {
         } else {
             Locator::from_path(parts.uri.path())?
         };
-        log.locator = loc.to_string();
+        log.locator = loc.text();
         self.auth.verify(&loc, parts.uri.query(), std::time::SystemTime::now())?;
         // One registry for the whole request: a change through the admin API
         // applies to the next request, never halfway through this one.

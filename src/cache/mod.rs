@@ -269,7 +269,7 @@ impl Cache {
         range: Option<RangeSpec>,
         pin: Option<&str>,
     ) -> Result<ObjectResponse> {
-        let obj = ObjKey { integration: integration.cache_id.clone(), locator: Arc::from(loc.to_string()) };
+        let obj = ObjKey { integration: integration.cache_id.clone(), locator: Arc::from(loc.text()) };
         let t = Target { inner: self.inner.clone(), integration: integration.clone(), loc: loc.clone(), obj };
         let (entry, mut verdict, first) = t.metadata(head, range).await?;
         if entry.missing {
@@ -299,8 +299,10 @@ impl Cache {
             });
         }
         let span = span.unwrap_or(ByteSpan { start: 0, end: 0 });
+        let mut held = None;
         if verdict.hit {
-            let (cached, needed) = t.cached_slices(&entry, span);
+            let (cached, needed, first) = t.cached_slices(&entry, span).await;
+            held = first;
             if cached < needed {
                 let fwd = if cached == 0 { "miss" } else { "partial" };
                 verdict = Verdict { hit: false, fwd: Some(fwd), ttl: None, ..verdict };
@@ -318,6 +320,7 @@ impl Cache {
             end: span.end,
             current: None,
             first,
+            held,
             runs: 1,
             ahead: None,
         };

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 
 use super::fill::Fill;
+use super::target::Held;
 use super::{RUN_MAX_BYTES, Target, Value, add, validator};
 use crate::error::{Error, Kind, Result};
 use crate::http::body::{Body, BoxError};
@@ -32,6 +33,8 @@ pub(super) struct SliceReader {
     pub(super) current: Option<(Source, u64)>,
     /// A fill already started for this slice index while learning the metadata.
     pub(super) first: Option<(u64, Arc<Fill>)>,
+    /// A cached slice looked up already (by [`Target::cached_slices`]).
+    pub(super) held: Option<Held>,
     /// Runs this reader started: each is twice as long as the one before
     /// (up to [`RUN_MAX_BYTES`]), so a seek reads little and a stream soon
     /// reads in long requests.
@@ -114,7 +117,14 @@ impl SliceReader {
         let slice_end = (slice_start + g).min(self.size) - 1;
         let last_slice = self.end / g;
         self.ahead = Some(index);
-        if let Some(Value::Slice(pieces)) = self.t.inner.store.get(&self.t.slice_key(&self.validator, index)).await {
+        let cached = match self.held.take() {
+            Some((i, pieces)) if i == index => Some(pieces),
+            _ => match self.t.inner.store.get(&self.t.slice_key(&self.validator, index)).await {
+                Some(Value::Slice(pieces)) => Some(pieces),
+                _ => None,
+            },
+        };
+        if let Some(pieces) = cached {
             let mut source = Source::Cached { pieces, cursor: Cursor::at(slice_start) };
             let out = match &mut source {
                 Source::Cached { pieces, cursor } => next_piece(pieces, cursor, self.pos, slice_end.min(self.end)),

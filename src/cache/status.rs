@@ -30,7 +30,8 @@ impl Verdict {
     }
 
     pub(super) fn header(&self) -> String {
-        let mut out = String::from("mediagate");
+        let mut out = String::with_capacity(64);
+        out.push_str("mediagate");
         if self.hit {
             out.push_str("; hit");
         }
@@ -42,7 +43,8 @@ impl Verdict {
             out.push_str("; collapsed");
         }
         if let Some(ttl) = self.ttl {
-            out.push_str(&format!("; ttl={ttl}"));
+            out.push_str("; ttl=");
+            out.push_str(itoa::Buffer::new().format(ttl));
         }
         if let Some(detail) = self.detail {
             out.push_str("; detail=");

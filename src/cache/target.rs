@@ -192,12 +192,21 @@ impl Target {
         Key::Slice(self.obj.clone(), validator.clone(), index)
     }
 
-    /// How many of the slices under `span` are cached, and how many there are.
-    pub(super) fn cached_slices(&self, entry: &MetaEntry, span: ByteSpan) -> (u64, u64) {
+    /// How many of the slices under `span` are cached, how many there are,
+    /// and the first one's pieces when it is cached (for the reader, so a
+    /// hit looks its slice up once).
+    pub(super) async fn cached_slices(&self, entry: &MetaEntry, span: ByteSpan) -> (u64, u64, Option<Held>) {
         let g = self.granule(entry.meta.size);
-        let indices = span.start / g..=span.end / g;
-        let needed = indices.clone().count() as u64;
-        let cached = indices.filter(|&k| self.inner.store.contains_key(&self.slice_key(&entry.validator, k))).count();
-        (cached as u64, needed)
+        let (first, last) = (span.start / g, span.end / g);
+        let held = match self.inner.store.get(&self.slice_key(&entry.validator, first)).await {
+            Some(Value::Slice(pieces)) => Some((first, pieces)),
+            _ => None,
+        };
+        let rest = (first + 1..=last).filter(|&k| self.inner.store.contains_key(&self.slice_key(&entry.validator, k)));
+        let cached = u64::from(held.is_some()) + rest.count() as u64;
+        (cached, last - first + 1, held)
     }
 }
+
+/// A slice looked up already: its index and pieces.
+pub(super) type Held = (u64, Arc<[bytes::Bytes]>);

@@ -112,9 +112,11 @@ fn check_host(parts: &Parts) -> Result<()> {
 
 /// `uri-host [":" port]` (RFC 9112 section 3.2, RFC 3986 section 3.2), or empty.
 fn is_host_and_port(host: &str) -> bool {
-    if host.is_empty() {
-        return true;
-    }
+    host.is_empty() || is_plain_name_and_port(host) || is_host_and_port_parsed(host)
+}
+
+/// [`is_host_and_port`] for any host: IP literals, percent-encoding, sub-delims.
+fn is_host_and_port_parsed(host: &str) -> bool {
     let port = match host.strip_prefix('[') {
         Some(v6) => v6.split_once(']').map(|(_, rest)| rest),
         None => Some(host.rsplit_once(':').map_or("", |(_, port)| port)),
@@ -122,6 +124,17 @@ fn is_host_and_port(host: &str) -> bool {
     let port_ok =
         port.is_some_and(|p| p.is_empty() || p.strip_prefix(':').unwrap_or(p).bytes().all(|b| b.is_ascii_digit()));
     port_ok && !host.contains('@') && host.parse::<http::uri::Authority>().is_ok()
+}
+
+/// The common case, decided without parsing: a reg-name of unreserved
+/// characters only (RFC 3986 section 2.3), then an optional `:port` that
+/// fits 16 bits. Anything else takes the full check.
+fn is_plain_name_and_port(host: &str) -> bool {
+    let (name, port) = host.split_once(':').unwrap_or((host, ""));
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    !name.is_empty()
+        && name.bytes().all(unreserved)
+        && (port.is_empty() || (port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()))
 }
 
 /// The target's length as sent: the whole absolute or authority form, or the
@@ -169,6 +182,37 @@ mod tests {
         for bad in ["a b", "u@a.example", "a/b", "a:port"] {
             assert_eq!(kind(check(&parts(v11, "/x", &[("host", bad)]))), Some(Kind::BadRequest), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_plain_host_shortcut_accepts_only_what_the_full_check_accepts() {
+        let hosts = [
+            "a.example",
+            "a.example:8080",
+            "a:0",
+            "a:65535",
+            "a:65536",
+            "a:",
+            "a::1",
+            ":80",
+            "_x~y-z.",
+            "A1",
+            "a:8o",
+            "a:+1",
+            "a:080",
+            "a b",
+            "a@b",
+            "a%41",
+            "[::1]",
+            "é.example",
+            "a:99999999999999999999",
+        ];
+        for host in hosts {
+            if is_plain_name_and_port(host) {
+                assert!(is_host_and_port_parsed(host), "{host} passed the shortcut only");
+            }
+        }
+        assert!(is_plain_name_and_port("a.example:8080") && !is_plain_name_and_port("a:65536"));
     }
 
     #[test]
