@@ -187,13 +187,26 @@ impl Locator {
         }
     }
 
-    /// The locator string ([`Self::pieces`]), built without `core::fmt`:
-    /// a cache hit needs it twice (cache key, access log).
+    /// The locator string ([`Self::pieces`]), built without `core::fmt`.
     pub fn text(&self) -> String {
         let pieces = self.pieces();
         let mut out = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
         pieces.iter().for_each(|p| out.push_str(p));
         out
+    }
+
+    /// [`Self::text`], shared: a request makes it once for its cache key
+    /// and its access-log line, in one allocation when it is short.
+    pub fn shared_text(&self) -> std::sync::Arc<str> {
+        let mut buf = [0u8; 512];
+        let mut len = 0;
+        for piece in self.pieces() {
+            let Some(dst) = buf.get_mut(len..len + piece.len()) else { return self.text().into() };
+            dst.copy_from_slice(piece.as_bytes());
+            len += piece.len();
+        }
+        // Pieces of `str` joined are UTF-8.
+        std::str::from_utf8(&buf[..len]).map_or_else(|_| self.text().into(), std::sync::Arc::from)
     }
 }
 
@@ -680,9 +693,19 @@ mod tests {
     }
 
     #[test]
-    fn display_shows_the_locator_string() {
-        assert_eq!(loc(Scheme::Gs, None, "b", "k").to_string(), "gs://b/k");
-        assert_eq!(loc(Scheme::Az, Some("a1b"), "c", "k").to_string(), "az://a1b/c/k");
+    fn display_text_and_shared_text_all_show_the_locator_string() {
+        let long = "k/".repeat(300);
+        let cases = [
+            (loc(Scheme::Gs, None, "b", "k"), "gs://b/k".to_owned()),
+            (loc(Scheme::Az, Some("a1b"), "c", "k"), "az://a1b/c/k".to_owned()),
+            (loc(Scheme::S3, None, "b", "é ü/x"), "s3://b/é ü/x".to_owned()),
+            (loc(Scheme::Local, None, "b", &long), format!("local://b/{long}")),
+        ];
+        for (l, want) in cases {
+            assert_eq!(l.to_string(), want);
+            assert_eq!(l.text(), want);
+            assert_eq!(&*l.shared_text(), want);
+        }
     }
 
     mod properties {

@@ -150,19 +150,21 @@ impl Proxy {
         } else {
             Locator::from_path(parts.uri.path())?
         };
-        log.locator = loc.text();
+        let text = loc.shared_text();
+        log.locator = text.clone();
         self.auth.verify(&loc, parts.uri.query(), std::time::SystemTime::now())?;
         // One registry for the whole request: a change through the admin API
         // applies to the next request, never halfway through this one.
         let integration = self.registry.load().resolve(&loc)?.clone();
         log.integration = Some(integration.name.clone());
-        let t = Target { integration, loc, cache: self.cache.clone() };
+        let t = Target { integration, loc, text, cache: self.cache.clone() };
 
         let cond = Conditions::from_headers(&parts.headers);
         match range::parse(header_text(&parts.headers, header::RANGE)) {
             RangeRequest::Whole => single(&t, head, None, &cond).await,
             RangeRequest::Single(spec) => single(&t, head, Some(spec), &cond).await,
-            RangeRequest::Multi(specs) => multi(&t, head, &specs, &cond).await,
+            // Boxed: a rare path, kept out of every request's future.
+            RangeRequest::Multi(specs) => Box::pin(multi(&t, head, &specs, &cond)).await,
         }
     }
 }
@@ -172,6 +174,8 @@ impl Proxy {
 struct Target {
     integration: Arc<Integration>,
     loc: Locator,
+    /// The locator string ([`Locator::shared_text`]).
+    text: Arc<str>,
     cache: Option<Cache>,
 }
 
@@ -295,8 +299,19 @@ async fn fetch(
 ) -> Result<ObjectResponse> {
     let (integration, loc) = (&t.integration, &t.loc);
     if let Some(cache) = &t.cache {
-        return cache.fetch(integration, loc, head, range, pin).await;
+        return cache.fetch(integration, loc, &t.text, head, range, pin).await;
     }
+    Box::pin(fetch_uncached(integration, loc, head, range, conditions)).await
+}
+
+/// [`fetch`] without the cache (boxed there: it keeps the cache hit's future small).
+async fn fetch_uncached(
+    integration: &Integration,
+    loc: &Locator,
+    head: bool,
+    range: Option<RangeSpec>,
+    conditions: &Conditions,
+) -> Result<ObjectResponse> {
     let req = ObjectRequest { head, bucket: &loc.bucket, key: &loc.key, range, conditions };
     match integration.fetch(&req).await {
         Err(e) if e.kind == (Kind::RangeNotSatisfiable { len: None }) => {

@@ -356,7 +356,7 @@ async fn if_none_match_with_the_current_etag_is_not_modified() {
     let Some(az) = account() else { return };
     let container = az.seeded("inm", "a.bin", &content(100)).await;
     let backend = az.backend(Some(&container));
-    let etag = backend.fetch(&head(&container, "a.bin", NONE)).await.unwrap().meta.etag.unwrap();
+    let etag = backend.fetch(&head(&container, "a.bin", NONE)).await.unwrap().meta.etag.clone().unwrap();
     let cond = Conditions { if_none_match: Some(etag.clone()), ..Conditions::default() };
     for req in [
         get(&container, "a.bin", None, &cond),
@@ -402,7 +402,7 @@ async fn if_match_with_another_etag_fails_the_precondition() {
     let err = backend.fetch(&get(&container, "a.bin", None, &past)).await.unwrap_err();
     assert_eq!(err.kind, Kind::PreconditionFailed);
 
-    let etag = backend.fetch(&head(&container, "a.bin", NONE)).await.unwrap().meta.etag;
+    let etag = backend.fetch(&head(&container, "a.bin", NONE)).await.unwrap().meta.etag.clone();
     let matching = Conditions { if_match: etag, ..Conditions::default() };
     let resp = backend.fetch(&get(&container, "a.bin", Some(RangeSpec::Suffix(5)), &matching)).await.unwrap();
     assert_eq!(resp.part, Part::Range(ByteSpan { start: 95, end: 99 }));

@@ -249,7 +249,7 @@ impl Target {
         let run: Vec<_> = run.iter().filter(|(i, _)| i * g < size.max(1)).collect();
         for (index, fill) in &run {
             let span = ByteSpan { start: index * g, end: (index * g + g - 1).min(answered) };
-            fill.set_head(resp.meta.clone(), span);
+            fill.set_head(ObjectMeta::clone(&resp.meta), span);
         }
         let validator = validator(&resp.meta);
         let mut body = resp.body;

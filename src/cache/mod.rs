@@ -104,7 +104,7 @@ enum Value {
 /// Cached metadata of an object, or the memory of its absence.
 #[derive(Debug)]
 struct MetaEntry {
-    meta: ObjectMeta,
+    meta: Arc<ObjectMeta>,
     /// The validator slices are keyed by (the ETag, else size + date).
     validator: Arc<str>,
     /// When the storage last confirmed it.
@@ -256,7 +256,8 @@ impl Cache {
         objects
     }
 
-    /// Reads an object (or its metadata, or one range of it) through the cache.
+    /// Reads an object (or its metadata, or one range of it) through the
+    /// cache; `text` is `loc`'s string ([`Locator::shared_text`]).
     ///
     /// `pin` is an `If-Match` the answer must satisfy (the proxy pins the
     /// parts of a multipart answer to one ETag); other preconditions are the
@@ -265,11 +266,12 @@ impl Cache {
         &self,
         integration: &Arc<Integration>,
         loc: &Locator,
+        text: &Arc<str>,
         head: bool,
         range: Option<RangeSpec>,
         pin: Option<&str>,
     ) -> Result<ObjectResponse> {
-        let obj = ObjKey { integration: integration.cache_id.clone(), locator: Arc::from(loc.text()) };
+        let obj = ObjKey { integration: integration.cache_id.clone(), locator: text.clone() };
         let t = Target { inner: self.inner.clone(), integration: integration.clone(), loc: loc.clone(), obj };
         let (entry, mut verdict, first) = t.metadata(head, range).await?;
         if entry.missing {

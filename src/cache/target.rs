@@ -37,9 +37,22 @@ impl Target {
                 return Ok((entry, Verdict::hit((fresh_for - age).as_secs()), None));
             }
             if !entry.missing {
-                return self.revalidate(entry).await.map(|(e, v)| (e, v, None));
+                // The rare paths are boxed: a hit's future stays small (it is
+                // moved several times per request).
+                return Box::pin(self.revalidate(entry)).await.map(|(e, v)| (e, v, None));
             }
         }
+        Box::pin(self.learn(head, range)).await
+    }
+
+    /// Metadata not cached (or a remembered 404 gone stale): learnt from
+    /// the first storage read, or from a `HEAD` when the start of the read
+    /// is not known.
+    async fn learn(
+        &self,
+        head: bool,
+        range: Option<RangeSpec>,
+    ) -> Result<(Arc<MetaEntry>, Verdict, Option<(u64, Arc<Fill>)>)> {
         let start = match range {
             _ if head => None,
             None => Some(0),
@@ -91,13 +104,17 @@ impl Target {
             ObjectRequest { head: true, bucket: &self.loc.bucket, key: &self.loc.key, range: None, conditions: &cond };
         match self.integration.fetch(&req).await {
             Ok(resp) if resp.part == Part::NotModified || validator(&resp.meta) == old.validator => {
-                let meta = if resp.part == Part::NotModified { old.meta.clone() } else { resp.meta };
+                let meta = if resp.part == Part::NotModified {
+                    ObjectMeta::clone(&old.meta)
+                } else {
+                    Arc::unwrap_or_clone(resp.meta)
+                };
                 let entry = self.store_meta(meta).await;
                 Ok((entry, Verdict::fwd("stale")))
             }
             Ok(resp) => {
                 self.drop_version(&old.validator);
-                let entry = self.store_meta(resp.meta).await;
+                let entry = self.store_meta(Arc::unwrap_or_clone(resp.meta)).await;
                 Ok((entry, Verdict::fwd("stale")))
             }
             Err(e) if e.kind == Kind::NotFound => {
@@ -134,7 +151,7 @@ impl Target {
                     conditions: &none,
                 };
                 match self.integration.fetch(&req).await {
-                    Ok(resp) => Ok(self.store_meta(resp.meta).await),
+                    Ok(resp) => Ok(self.store_meta(Arc::unwrap_or_clone(resp.meta)).await),
                     Err(e) => {
                         if e.kind == Kind::NotFound && !self.inner.cfg.negative_ttl.is_zero() {
                             self.store_missing().await;
@@ -160,19 +177,19 @@ impl Target {
             EntityHeaders::new(meta.etag.as_deref(), meta.last_modified, meta.content_type.as_deref(), &self.loc.key);
         meta.content_type = entity.content_type.to_str().ok().map(str::to_owned);
         meta.entity = Some(Arc::new(entity));
-        let entry =
-            Arc::new(MetaEntry { validator: validator(&meta), meta, validated: Instant::now(), missing: false });
+        let entry = Arc::new(MetaEntry {
+            validator: validator(&meta),
+            meta: Arc::new(meta),
+            validated: Instant::now(),
+            missing: false,
+        });
         self.inner.store.insert(Key::Meta(self.obj.clone()), Value::Meta(entry.clone())).await;
         entry
     }
 
     async fn store_missing(&self) {
-        let entry = MetaEntry {
-            meta: ObjectMeta::default(),
-            validator: Arc::from(""),
-            validated: Instant::now(),
-            missing: true,
-        };
+        let entry =
+            MetaEntry { meta: Arc::default(), validator: Arc::from(""), validated: Instant::now(), missing: true };
         self.inner.store.insert(Key::Meta(self.obj.clone()), Value::Meta(Arc::new(entry))).await;
     }
 

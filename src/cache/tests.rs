@@ -24,7 +24,7 @@ fn setup(cache: &str, files: &[(&str, usize)]) -> (tempfile::TempDir, Cache, Arc
 
 async fn read(cache: &Cache, integration: &Arc<Integration>, key: &str) -> (usize, String) {
     let loc = Locator::parse(&format!("local://b/{key}")).expect("locator");
-    let resp = cache.fetch(integration, &loc, false, None, None).await.expect("fetch");
+    let resp = cache.fetch(integration, &loc, &loc.shared_text(), false, None, None).await.expect("fetch");
     let status = resp.cache_status.clone().unwrap_or_default();
     let bytes = resp.body.collect().await.expect("body").to_bytes();
     (bytes.len(), status)
@@ -84,7 +84,10 @@ async fn the_cache_holds_to_its_byte_budget_by_evicting() {
 async fn a_large_object_is_read_in_slices_and_a_range_spans_them() {
     let (_dir, cache, disk) = setup("slice_bytes = \"64KiB\"\nmax_object_bytes = \"64KiB\"", &[("big.bin", 300_000)]);
     let loc = Locator::parse("local://b/big.bin").expect("locator");
-    let resp = cache.fetch(&disk, &loc, false, Some(RangeSpec::FromTo(65_000, 140_000)), None).await.expect("fetch");
+    let resp = cache
+        .fetch(&disk, &loc, &loc.shared_text(), false, Some(RangeSpec::FromTo(65_000, 140_000)), None)
+        .await
+        .expect("fetch");
     assert_eq!(resp.part, Part::Range(ByteSpan { start: 65_000, end: 140_000 }));
     let bytes = resp.body.collect().await.expect("body").to_bytes();
     assert_eq!(bytes.len(), 75_001);
@@ -195,7 +198,7 @@ async fn slices_readers_still_hold_after_eviction_stay_counted_and_later_misses_
     let mut unread = Vec::new();
     for (name, _) in &refs[..16] {
         let loc = Locator::parse(&format!("local://b/{name}")).expect("locator");
-        unread.push(cache.fetch(&disk, &loc, false, None, None).await.expect("fetch"));
+        unread.push(cache.fetch(&disk, &loc, &loc.shared_text(), false, None, None).await.expect("fetch"));
         fills_done(&cache).await;
     }
     cache.run_pending_tasks().await;

@@ -80,7 +80,8 @@ pub enum Part {
 /// A backend's answer: metadata, which part, and the body stream (empty for
 /// `HEAD` and `304`).
 pub struct ObjectResponse {
-    pub meta: ObjectMeta,
+    /// Shared: a cache hit hands out the cached metadata without copying it.
+    pub meta: std::sync::Arc<ObjectMeta>,
     pub part: Part,
     pub body: Body,
     /// The cache's verdict for `Cache-Status` (RFC 9211); `None` when the
@@ -91,7 +92,7 @@ pub struct ObjectResponse {
 impl ObjectResponse {
     /// An answer straight from the storage.
     pub fn new(meta: ObjectMeta, part: Part, body: Body) -> Self {
-        ObjectResponse { meta, part, body, cache_status: None }
+        ObjectResponse { meta: std::sync::Arc::new(meta), part, body, cache_status: None }
     }
 }
 

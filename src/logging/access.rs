@@ -1,7 +1,6 @@
 //! The access log: one line per request, written when the response body
 //! ends, so it carries the bytes really sent and how the response ended.
 
-use std::fmt::Write as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -65,7 +64,7 @@ impl AccessLog {
 pub struct RequestLog {
     pub method: Method,
     /// The locator (`s3://bucket/key`), or the raw path when it did not parse.
-    pub locator: String,
+    pub locator: std::sync::Arc<str>,
     pub integration: Option<String>,
     /// The request's `Range` header, if any (seeks show up as ranges).
     pub range: Option<String>,
@@ -79,7 +78,7 @@ impl RequestLog {
     pub fn new(method: Method, path: &str) -> Self {
         RequestLog {
             method,
-            locator: path.to_owned(),
+            locator: path.into(),
             integration: None,
             range: None,
             status: 0,
@@ -162,7 +161,10 @@ fn push_millis(out: &mut String, elapsed: Duration) {
         out.push_str(".0");
     } else {
         // Three digits, trailing zeros dropped.
-        let _ = write!(out, ".{frac:03}");
+        out.push('.');
+        for digit in [frac / 100, frac / 10 % 10, frac % 10] {
+            out.push(char::from(b'0' + digit as u8));
+        }
         while out.ends_with('0') {
             out.pop();
         }
