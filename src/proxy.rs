@@ -371,20 +371,21 @@ fn media_response(
     // Room for every header below and CORS's, so the map never grows.
     *resp.headers_mut() = HeaderMap::with_capacity(16);
     let h = resp.headers_mut();
+    let entity = entity(meta, &loc.key);
     let length = match part {
         Part::Range(span) => {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{}", span.start, span.end, meta.size)) {
                 h.insert(header::CONTENT_RANGE, v);
             }
-            span.len()
+            HeaderValue::from(span.len())
         }
-        Part::Whole | Part::NotModified => meta.size,
+        Part::Whole | Part::NotModified => entity.whole_length.clone(),
     };
     *resp.status_mut() = if matches!(part, Part::Range(_)) { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    h.insert(header::CONTENT_LENGTH, length);
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    entity(meta, &loc.key).write(h);
+    entity.write(h);
     let optional = [
         (header::CONTENT_ENCODING, &meta.content_encoding),
         (header::CONTENT_DISPOSITION, &meta.content_disposition),
@@ -406,7 +407,8 @@ fn entity<'m>(meta: &'m ObjectMeta, key: &str) -> Cow<'m, EntityHeaders> {
     match &meta.entity {
         Some(e) => Cow::Borrowed(e),
         None => {
-            Cow::Owned(EntityHeaders::new(meta.etag.as_deref(), meta.last_modified, meta.content_type.as_deref(), key))
+            let (etag, stored_type) = (meta.etag.as_deref(), meta.content_type.as_deref());
+            Cow::Owned(EntityHeaders::new(meta.size, etag, meta.last_modified, stored_type, key))
         }
     }
 }

@@ -173,8 +173,13 @@ impl Target {
 
     async fn store_meta(&self, mut meta: ObjectMeta) -> Arc<MetaEntry> {
         // Decided once here rather than on every hit.
-        let entity =
-            EntityHeaders::new(meta.etag.as_deref(), meta.last_modified, meta.content_type.as_deref(), &self.loc.key);
+        let entity = EntityHeaders::new(
+            meta.size,
+            meta.etag.as_deref(),
+            meta.last_modified,
+            meta.content_type.as_deref(),
+            &self.loc.key,
+        );
         meta.content_type = entity.content_type.to_str().ok().map(str::to_owned);
         meta.entity = Some(Arc::new(entity));
         let entry = Arc::new(MetaEntry {
