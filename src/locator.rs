@@ -386,6 +386,10 @@ pub fn percent_decode(raw: &str, plus_is_space: bool) -> Result<String> {
     } else {
         raw
     };
+    if !text.contains('%') {
+        // Nothing to decode (most keys): already UTF-8.
+        return Ok(text.to_owned());
+    }
     let bytes: Vec<u8> = percent_decode_str(text).collect();
     String::from_utf8(bytes).map_err(|_| Error::bad_locator(format!("{raw:?} does not decode to UTF-8")))
 }

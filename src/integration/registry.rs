@@ -43,7 +43,8 @@ pub struct Registry {
     entries: Vec<Entry>,
     /// The configs the entries were built from, in the same order.
     configs: Vec<IntegrationConfig>,
-    scopes: HashMap<Scope, usize>,
+    /// foldhash, randomly seeded: every request looks its scope up.
+    scopes: HashMap<Scope, usize, foldhash::quality::RandomState>,
     /// The number of the next integration built: a replaced integration
     /// never shares cache entries with the one it replaces ([`Integration::cache_id`]).
     next_build: u64,
@@ -69,7 +70,8 @@ impl Registry {
         metrics: &Metrics,
     ) -> Result<Registry, ConfigErrors> {
         let next_build = previous.map_or(0, |p| p.next_build);
-        let mut registry = Registry { entries: Vec::new(), configs: Vec::new(), scopes: HashMap::new(), next_build };
+        let mut registry =
+            Registry { entries: Vec::new(), configs: Vec::new(), scopes: HashMap::default(), next_build };
         let mut problems = Vec::new();
         for cfg in configs {
             if let Some(kept) = previous.and_then(|p| p.unchanged(cfg)) {

@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+type Hasher = foldhash::quality::RandomState;
+
 /// Where an idle connection stands; the earlier variant gives way first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
@@ -53,8 +55,10 @@ struct State {
     next_id: u64,
     /// Orders idle connections by how long they have waited.
     clock: u64,
-    per_client: HashMap<IpAddr, usize>,
-    conns: HashMap<u64, Conn>,
+    /// foldhash, randomly seeded (as the cache's keys): two lookups per
+    /// request, and SipHash cost more than the lookups themselves.
+    per_client: HashMap<IpAddr, usize, Hasher>,
+    conns: HashMap<u64, Conn, Hasher>,
     /// Idle connections, the first to give way first: `(phase, since, id)`.
     idle: BTreeSet<(Phase, u64, u64)>,
 }
