@@ -157,7 +157,7 @@ impl Proxy {
         // applies to the next request, never halfway through this one.
         let integration = self.registry.load().resolve(&loc)?.clone();
         log.integration = Some(integration.name.clone());
-        let t = Target { integration, loc, text, cache: self.cache.clone() };
+        let t = Target { integration, loc: Arc::new(loc), text, cache: self.cache.clone() };
 
         let cond = Conditions::from_headers(&parts.headers);
         match range::parse(header_text(&parts.headers, header::RANGE)) {
@@ -173,7 +173,8 @@ impl Proxy {
 #[derive(Clone)]
 struct Target {
     integration: Arc<Integration>,
-    loc: Locator,
+    /// Shared with the cache's reader (no copy of bucket and key).
+    loc: Arc<Locator>,
     /// The locator string ([`Locator::shared_text`]).
     text: Arc<str>,
     cache: Option<Cache>,
@@ -196,8 +197,7 @@ async fn single(t: &Target, head: bool, range: Option<RangeSpec>, cond: &Conditi
         (true, _) => Part::Whole,
         (false, _) => obj.part,
     };
-    let status = obj.cache_status.clone();
-    Ok(media_response(integration, loc, &obj.meta, part, obj.body, status.as_deref()))
+    Ok(media_response(integration, loc, &obj.meta, part, obj.body, obj.cache_status))
 }
 
 /// Several ranges: `206 multipart/byteranges` (RFC 9110 section 14.6), each
@@ -232,7 +232,7 @@ async fn multi(t: &Target, head: bool, specs: &[RangeSpec], cond: &Conditions) -
                 return single(t, head, None, cond).await;
             };
             let body = if head { body::empty() } else { multipart_body(t.clone(), &layout, &meta) };
-            let mut resp = media_response(integration, loc, &meta, Part::Whole, body, status.as_deref());
+            let mut resp = media_response(integration, loc, &meta, Part::Whole, body, status);
             *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
             let h = resp.headers_mut();
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(layout.content_length));
@@ -269,13 +269,15 @@ fn multipart_body(t: Target, layout: &multipart::Layout, meta: &ObjectMeta) -> B
 /// Evaluates the preconditions on the storage's metadata (RFC 9110 section
 /// 13.2.2): `Some` is the answer to send at once (304), `Err` a 412.
 fn preconditions(t: &Target, cond: &Conditions, obj: &ObjectResponse) -> Result<Option<Response<Body>>> {
-    let status = obj.cache_status.as_deref();
+    let status = || obj.cache_status.clone();
     match conditional::evaluate(cond, obj.meta.etag.as_deref(), obj.meta.last_modified) {
         Verdict::PreconditionFailed => {
             Err(Error::new(Kind::PreconditionFailed, format!("a precondition failed for {}", t.loc)))
         }
-        Verdict::NotModified => Ok(Some(not_modified(&t.integration, &obj.meta, status))),
-        Verdict::Proceed if obj.part == Part::NotModified => Ok(Some(not_modified(&t.integration, &obj.meta, status))),
+        Verdict::NotModified => Ok(Some(not_modified(&t.integration, &obj.meta, status()))),
+        Verdict::Proceed if obj.part == Part::NotModified => {
+            Ok(Some(not_modified(&t.integration, &obj.meta, status())))
+        }
         Verdict::Proceed => Ok(None),
     }
 }
@@ -347,7 +349,7 @@ fn head_part(spec: RangeSpec, meta: &ObjectMeta, loc: &Locator) -> Result<Part> 
 }
 
 /// `304 Not Modified` with the validators and caching headers (RFC 9110 section 15.4.5).
-fn not_modified(integration: &Integration, meta: &ObjectMeta, cache_status: Option<&str>) -> Response<Body> {
+fn not_modified(integration: &Integration, meta: &ObjectMeta, cache_status: Option<String>) -> Response<Body> {
     let mut resp = Response::new(body::empty());
     *resp.status_mut() = StatusCode::NOT_MODIFIED;
     let h = resp.headers_mut();
@@ -365,7 +367,7 @@ fn media_response(
     meta: &ObjectMeta,
     part: Part,
     body: Body,
-    cache_status: Option<&str>,
+    cache_status: Option<String>,
 ) -> Response<Body> {
     let mut resp = Response::new(body);
     // Room for every header below and CORS's, so the map never grows.

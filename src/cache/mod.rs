@@ -265,7 +265,7 @@ impl Cache {
     pub async fn fetch(
         &self,
         integration: &Arc<Integration>,
-        loc: &Locator,
+        loc: &Arc<Locator>,
         text: &Arc<str>,
         head: bool,
         range: Option<RangeSpec>,
@@ -337,7 +337,7 @@ impl Cache {
 struct Target {
     inner: Arc<Inner>,
     integration: Arc<Integration>,
-    loc: Locator,
+    loc: Arc<Locator>,
     obj: ObjKey,
 }
 

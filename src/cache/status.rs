@@ -58,7 +58,10 @@ impl Verdict {
 const BYPASS: &str = "mediagate; fwd=bypass";
 
 /// The `Cache-Status` header of a media response (RFC 9211): the cache's
-/// verdict, or `fwd=bypass` when the cache is off (`None`).
-pub fn cache_status_value(status: Option<&str>) -> http::HeaderValue {
-    status.and_then(|s| http::HeaderValue::from_str(s).ok()).unwrap_or(http::HeaderValue::from_static(BYPASS))
+/// verdict, or `fwd=bypass` when the cache is off (`None`). The verdict's
+/// text becomes the value without a copy.
+pub fn cache_status_value(status: Option<String>) -> http::HeaderValue {
+    status
+        .and_then(|s| http::HeaderValue::from_maybe_shared(bytes::Bytes::from(s)).ok())
+        .unwrap_or(http::HeaderValue::from_static(BYPASS))
 }

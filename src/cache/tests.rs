@@ -23,7 +23,7 @@ fn setup(cache: &str, files: &[(&str, usize)]) -> (tempfile::TempDir, Cache, Arc
 }
 
 async fn read(cache: &Cache, integration: &Arc<Integration>, key: &str) -> (usize, String) {
-    let loc = Locator::parse(&format!("local://b/{key}")).expect("locator");
+    let loc = Arc::new(Locator::parse(&format!("local://b/{key}")).expect("locator"));
     let resp = cache.fetch(integration, &loc, &loc.shared_text(), false, None, None).await.expect("fetch");
     let status = resp.cache_status.clone().unwrap_or_default();
     let bytes = resp.body.collect().await.expect("body").to_bytes();
@@ -83,7 +83,7 @@ async fn the_cache_holds_to_its_byte_budget_by_evicting() {
 #[tokio::test]
 async fn a_large_object_is_read_in_slices_and_a_range_spans_them() {
     let (_dir, cache, disk) = setup("slice_bytes = \"64KiB\"\nmax_object_bytes = \"64KiB\"", &[("big.bin", 300_000)]);
-    let loc = Locator::parse("local://b/big.bin").expect("locator");
+    let loc = Arc::new(Locator::parse("local://b/big.bin").expect("locator"));
     let resp = cache
         .fetch(&disk, &loc, &loc.shared_text(), false, Some(RangeSpec::FromTo(65_000, 140_000)), None)
         .await
@@ -197,7 +197,7 @@ async fn slices_readers_still_hold_after_eviction_stay_counted_and_later_misses_
     let total = slice_memory(&cache.inner.cfg);
     let mut unread = Vec::new();
     for (name, _) in &refs[..16] {
-        let loc = Locator::parse(&format!("local://b/{name}")).expect("locator");
+        let loc = Arc::new(Locator::parse(&format!("local://b/{name}")).expect("locator"));
         unread.push(cache.fetch(&disk, &loc, &loc.shared_text(), false, None, None).await.expect("fetch"));
         fills_done(&cache).await;
     }
@@ -228,7 +228,7 @@ async fn an_object_larger_than_a_slice_is_one_entry_and_its_budget_is_its_size()
     assert_eq!(read(&cache, &disk, "photo.jpg").await.0, 3 << 20);
     fills_done(&cache).await;
     cache.run_pending_tasks().await;
-    let loc = Locator::parse("local://b/photo.jpg").expect("locator");
+    let loc = Arc::new(Locator::parse("local://b/photo.jpg").expect("locator"));
     let t = Target {
         inner: cache.inner.clone(),
         integration: disk.clone(),
