@@ -303,8 +303,8 @@ impl Cache {
         let span = span.unwrap_or(ByteSpan { start: 0, end: 0 });
         let mut held = None;
         if verdict.hit {
-            let (cached, needed, first) = t.cached_slices(&entry, span).await;
-            held = first;
+            let (cached, needed, looked_up) = t.cached_slices(&entry, span).await;
+            held = looked_up;
             if cached < needed {
                 let fwd = if cached == 0 { "miss" } else { "partial" };
                 verdict = Verdict { hit: false, fwd: Some(fwd), ttl: None, ..verdict };

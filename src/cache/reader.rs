@@ -33,7 +33,7 @@ pub(super) struct SliceReader {
     pub(super) current: Option<(Source, u64)>,
     /// A fill already started for this slice index while learning the metadata.
     pub(super) first: Option<(u64, Arc<Fill>)>,
-    /// A cached slice looked up already (by [`Target::cached_slices`]).
+    /// The slice looked up already (by [`Target::cached_slices`]).
     pub(super) held: Option<Held>,
     /// Runs this reader started: each is twice as long as the one before
     /// (up to [`RUN_MAX_BYTES`]), so a seek reads little and a stream soon
@@ -118,7 +118,7 @@ impl SliceReader {
         let last_slice = self.end / g;
         self.ahead = Some(index);
         let cached = match self.held.take() {
-            Some((i, pieces)) if i == index => Some(pieces),
+            Some((i, found)) if i == index => found,
             _ => match self.t.inner.store.get(&self.t.slice_key(&self.validator, index)).await {
                 Some(Value::Slice(pieces)) => Some(pieces),
                 _ => None,

@@ -215,20 +215,22 @@ impl Target {
     }
 
     /// How many of the slices under `span` are cached, how many there are,
-    /// and the first one's pieces when it is cached (for the reader, so a
-    /// hit looks its slice up once).
+    /// and what the lookup of the first found (for the reader, so a hit
+    /// looks its slice up once).
     pub(super) async fn cached_slices(&self, entry: &MetaEntry, span: ByteSpan) -> (u64, u64, Option<Held>) {
         let g = self.granule(entry.meta.size);
         let (first, last) = (span.start / g, span.end / g);
-        let held = match self.inner.store.get(&self.slice_key(&entry.validator, first)).await {
-            Some(Value::Slice(pieces)) => Some((first, pieces)),
+        let found = match self.inner.store.get(&self.slice_key(&entry.validator, first)).await {
+            Some(Value::Slice(pieces)) => Some(pieces),
             _ => None,
         };
         let rest = (first + 1..=last).filter(|&k| self.inner.store.contains_key(&self.slice_key(&entry.validator, k)));
-        let cached = u64::from(held.is_some()) + rest.count() as u64;
-        (cached, last - first + 1, held)
+        let cached = u64::from(found.is_some()) + rest.count() as u64;
+        (cached, last - first + 1, Some((first, found)))
     }
 }
 
-/// A slice looked up already: its index and pieces.
-pub(super) type Held = (u64, Arc<[bytes::Bytes]>);
+/// A slice looked up already: its index, and its pieces if it was cached.
+/// The reader does not ask again, so the cache counts one read of it (its
+/// admission policy weighs reads, misses included).
+pub(super) type Held = (u64, Option<Arc<[bytes::Bytes]>>);
