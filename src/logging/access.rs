@@ -261,8 +261,7 @@ impl Drop for LoggedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logging::PlainFields;
-    use crate::logging::tests::Lines;
+    use crate::logging::tests::captured;
 
     fn request(status: u16, range: Option<&str>, error: Option<&str>) -> RequestLog {
         RequestLog {
@@ -278,17 +277,8 @@ mod tests {
 
     /// The event's line through the pretty format (no timestamp).
     fn as_event(log: &RequestLog, bytes: u64, outcome: &str, elapsed: Duration) -> String {
-        let out = Lines::default();
-        let sink = out.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .without_time()
-            .fmt_fields(PlainFields)
-            .finish();
         let warn = log.status >= 500 || outcome != "complete";
-        tracing::subscriber::with_default(subscriber, || log.event(warn, bytes, outcome, elapsed));
-        out.text()
+        captured(true, || log.event(warn, bytes, outcome, elapsed))
     }
 
     #[test]

@@ -348,11 +348,11 @@ pub(crate) mod tests {
 
     /// A writer into a shared buffer, for reading the formatted lines back.
     #[derive(Clone, Default)]
-    pub(crate) struct Lines(Arc<Mutex<Vec<u8>>>);
+    struct Lines(Arc<Mutex<Vec<u8>>>);
 
     impl Lines {
         /// Everything written so far.
-        pub(crate) fn text(&self) -> String {
+        fn text(&self) -> String {
             String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
         }
     }
@@ -398,7 +398,9 @@ pub(crate) mod tests {
         tracing::info!(plain = ?vec![1, 2], "{}", "only a message");
     }
 
-    fn format_with(plain: bool) -> String {
+    /// What `events` log in the pretty format without time or colours,
+    /// through [`PlainFields`] (`plain`) or tracing's own field formatter.
+    pub(crate) fn captured(plain: bool, events: impl FnOnce()) -> String {
         let out = Lines::default();
         let sink = out.clone();
         let builder = tracing_subscriber::fmt()
@@ -412,6 +414,10 @@ pub(crate) mod tests {
             tracing::subscriber::with_default(builder.finish(), events);
         }
         out.text()
+    }
+
+    fn format_with(plain: bool) -> String {
+        captured(plain, events)
     }
 
     #[test]
