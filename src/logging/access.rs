@@ -300,4 +300,22 @@ mod tests {
             assert_eq!(ours, theirs);
         }
     }
+
+    #[test]
+    fn direct_lines_obey_the_level_filter_as_events_do() {
+        let out = BufferedStderr { pending: Default::default(), out: Default::default() };
+        let access = AccessLog::Direct(out.clone());
+        let filter = tracing_subscriber::EnvFilter::new("mediagate::access=warn");
+        let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::sink).finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let ms = Duration::from_millis(1);
+            access.write(&request(200, None, None), 10, "complete", ms);
+            access.write(&request(502, None, Some("upstream_error: 503")), 80, "complete", ms);
+            access.write(&request(200, None, None), 5, "client gone", ms);
+        });
+        let text = String::from_utf8_lossy(&out.pending.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.lines().all(|l| l.contains("Z  WARN mediagate::access: request method=GET")), "{text}");
+        assert!(text.contains("status=502") && text.contains("outcome=client gone"), "{text}");
+    }
 }
