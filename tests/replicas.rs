@@ -151,9 +151,13 @@ struct Outcome {
 struct Run {
     outcomes: Vec<Outcome>,
     elapsed: Duration,
-    /// Request indices in flight when the kill hook ran.
+    /// Request indices in flight at the kill: those in flight when the kill
+    /// hook started, and those the other workers took while it ran (until
+    /// the victim refused connections).
     in_flight_at_kill: Vec<usize>,
     kill_index: Option<usize>,
+    /// The first request index taken after the kill hook returned.
+    after_kill: Option<usize>,
 }
 
 impl Run {
@@ -186,6 +190,7 @@ fn replay(base: &str, bucket: &str, reqs: &[Req], exp_base: u64, kill: Option<(u
     let next = AtomicUsize::new(0);
     let in_flight: Mutex<HashSet<usize>> = Mutex::new(HashSet::new());
     let at_kill: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    let after_kill: Mutex<Option<usize>> = Mutex::new(None);
     let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; reqs.len()]);
     let start = Instant::now();
     std::thread::scope(|scope| {
@@ -198,8 +203,13 @@ fn replay(base: &str, bucket: &str, reqs: &[Req], exp_base: u64, kill: Option<(u
                         if let Some((k, hook)) = kill
                             && k == i
                         {
-                            *at_kill.lock().unwrap() = in_flight.lock().unwrap().iter().copied().collect();
+                            let mut flying: Vec<usize> = in_flight.lock().unwrap().iter().copied().collect();
                             hook();
+                            // The other workers went on while the hook ran: what they took meanwhile was in flight too.
+                            let done = next.load(Ordering::SeqCst);
+                            flying.extend(k..done);
+                            *at_kill.lock().unwrap() = flying;
+                            *after_kill.lock().unwrap() = Some(done);
                         }
                         in_flight.lock().unwrap().insert(i);
                         let url = signed_url(base, bucket, req.obj, req.query_form, exp_base + i as u64);
@@ -213,7 +223,13 @@ fn replay(base: &str, bucket: &str, reqs: &[Req], exp_base: u64, kill: Option<(u
     });
     let elapsed = start.elapsed();
     let outcomes = outcomes.into_inner().unwrap().into_iter().map(|o| o.expect("every request ran")).collect();
-    Run { outcomes, elapsed, in_flight_at_kill: at_kill.into_inner().unwrap(), kill_index: kill.map(|k| k.0) }
+    Run {
+        outcomes,
+        elapsed,
+        in_flight_at_kill: at_kill.into_inner().unwrap(),
+        kill_index: kill.map(|k| k.0),
+        after_kill: after_kill.into_inner().unwrap(),
+    }
 }
 
 async fn fetch(
@@ -356,10 +372,11 @@ fn consistent_hashing_fetches_each_object_once_and_a_killed_replica_moves_only_i
     let kill = move || {
         let status = std::process::Command::new("kill").arg("-9").arg(victim_pid.to_string()).status();
         assert!(status.is_ok_and(|s| s.success()), "kill -9 {victim_pid} failed");
+        // Dead only once it refuses connections; requests taken until then may still reach it.
+        wait_refused(victim);
     };
     let before = ch.relay.connections();
     let run_kill = replay(&lb.base_url(), &bucket, &reqs, now() + 7200, Some((REQUESTS / 3, &kill)));
-    wait_refused(victim);
     let up_kill = ch.upstream_requests() - before;
     report("same, warm, mg2 killed a third of the way in", &run_kill, up_kill);
     // HAProxy's health checks take it out.
@@ -383,7 +400,8 @@ fn consistent_hashing_fetches_each_object_once_and_a_killed_replica_moves_only_i
     // Only mg2's objects moved: after the kill, every object a survivor owned is still answered there, from its cache.
     let single: BTreeMap<usize, String> =
         owners.iter().filter(|(_, s)| s.len() == 1).map(|(o, s)| (*o, s.iter().next().unwrap().clone())).collect();
-    let after = (kill_at + CONCURRENCY)..REQUESTS;
+    let after_kill = run_kill.after_kill.expect("the kill ran");
+    let after = (kill_at + CONCURRENCY).max(after_kill)..REQUESTS;
     let (mut kept, mut survivors_reqs, mut kept_hits, mut moved_objects) = (0, 0, 0, BTreeSet::new());
     for o in &run_kill.outcomes[after.clone()] {
         let Some(owner) = single.get(&o.obj) else { continue };
