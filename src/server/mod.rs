@@ -28,7 +28,7 @@ use crate::config::ServerConfig;
 use crate::error::{Error, Kind};
 use crate::http::head::{HYPER_H2_HEADER_LIST, HYPER_HEAD_BUFFER};
 use crate::proxy::Proxy;
-use io::{FirstRead, first_bytes};
+use io::{FirstRead, Lingering, first_bytes, linger};
 use limits::{Limits, Refusal, Slot};
 use streams::{StreamExec, Streams};
 
@@ -152,9 +152,32 @@ impl Connections {
     /// Serves HTTP on `io` until the client or the server ends the
     /// connection. `first_read`: over TLS, reports the first request bytes,
     /// which must come within the header-read timeout.
+    ///
+    /// Once the connection has sent its FIN, what the client still sends is
+    /// read and dropped for a while before the socket is closed ([`linger`]).
     async fn drive<S>(
         &self,
         io: S,
+        peer: SocketAddr,
+        slot: &Slot,
+        stop: &mut watch::Receiver<()>,
+        first_read: Option<oneshot::Receiver<()>>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (io, handed_back) = Lingering::new(io);
+        self.serve_http(io, peer, slot, stop, first_read).await;
+        let shut = crate::sync::lock(&handed_back).take();
+        if let Some(io) = shut {
+            let ended = linger(io).await;
+            tracing::debug!(%peer, ?ended, "connection closed");
+        }
+    }
+
+    /// [`Self::drive`] until hyper is done with the connection.
+    async fn serve_http<S>(
+        &self,
+        io: Lingering<S>,
         peer: SocketAddr,
         slot: &Slot,
         stop: &mut watch::Receiver<()>,
