@@ -169,8 +169,12 @@ impl Connections {
         self.serve_http(io, peer, slot, stop, first_read).await;
         let shut = crate::sync::lock(&handed_back).take();
         if let Some(io) = shut {
-            let ended = linger(io).await;
-            tracing::debug!(%peer, ?ended, "connection closed");
+            // A lingering connection counts as idle: a newcomer at the limit
+            // takes its place at once.
+            tokio::select! {
+                ended = linger(io) => tracing::debug!(%peer, ?ended, "connection closed"),
+                () = slot.evicted() => tracing::debug!(%peer, "lingering connection gave way to a newcomer"),
+            }
         }
     }
 
