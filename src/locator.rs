@@ -196,17 +196,9 @@ impl Locator {
     }
 
     /// [`Self::text`], shared: a request makes it once for its cache key
-    /// and its access-log line, in one allocation when it is short.
+    /// and its access-log line.
     pub fn shared_text(&self) -> std::sync::Arc<str> {
-        let mut buf = [0u8; 512];
-        let mut len = 0;
-        for piece in self.pieces() {
-            let Some(dst) = buf.get_mut(len..len + piece.len()) else { return self.text().into() };
-            dst.copy_from_slice(piece.as_bytes());
-            len += piece.len();
-        }
-        // Pieces of `str` joined are UTF-8.
-        std::str::from_utf8(&buf[..len]).map_or_else(|_| self.text().into(), std::sync::Arc::from)
+        self.text().into()
     }
 }
 

@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{
-    MediaGate, TestResponse, config, get, get_streaming, pattern_bytes, pem, runtime, sha256_hex, toml_str, wait_until,
+    MediaGate, TestResponse, config, get, get_streaming, get_streaming_with_pause, pattern_bytes, pem, runtime,
+    sha256_hex, toml_str, wait_until,
 };
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
@@ -48,7 +49,9 @@ enum Reply {
     Stall,
     /// The connection closed before any answer.
     Close,
-    /// `200` with the whole `Content-Length`, this many bytes, then the connection cut (a `HEAD` gets [`Reply::Object`]).
+    /// `200` with the whole `Content-Length`, this many bytes, then the
+    /// connection cut once the test calls [`Storage::release_cut`] (a `HEAD`
+    /// gets [`Reply::Object`]).
     Cut(usize),
 }
 
@@ -66,6 +69,8 @@ struct Storage {
     script: Arc<Mutex<Script>>,
     requests: Arc<AtomicU64>,
     gets: Arc<AtomicU64>,
+    /// Opened by the test once its client has the first bytes of a [`Reply::Cut`].
+    cut: Arc<tokio::sync::Notify>,
     /// For TLS: the server config new connections get (swapped to change certificates).
     tls: Option<Arc<Mutex<Arc<rustls::ServerConfig>>>>,
     task: tokio::task::JoinHandle<()>,
@@ -101,8 +106,14 @@ impl Storage {
         let data = Bytes::from(data);
         let script = Arc::new(Mutex::new(Script { next: VecDeque::new(), then: Reply::Object }));
         let (requests, gets) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let state =
-            Served { data: data.clone(), script: script.clone(), requests: requests.clone(), gets: gets.clone() };
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let state = Served {
+            data: data.clone(),
+            script: script.clone(),
+            requests: requests.clone(),
+            gets: gets.clone(),
+            cut: cut.clone(),
+        };
         let tls_cfg = tls.clone();
         let task = runtime().spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
@@ -125,7 +136,7 @@ impl Storage {
                 });
             }
         });
-        Storage { addr, data, script, requests, gets, tls, task }
+        Storage { addr, data, script, requests, gets, cut, tls, task }
     }
 
     /// The next replies, then `then` for every later request.
@@ -141,6 +152,11 @@ impl Storage {
 
     fn gets(&self) -> u64 {
         self.gets.load(Ordering::SeqCst)
+    }
+
+    /// Lets a [`Reply::Cut`] body break off (now, or as soon as it reaches the cut).
+    fn release_cut(&self) {
+        self.cut.notify_one();
     }
 
     /// New connections get `cfg` (existing ones keep theirs).
@@ -171,6 +187,7 @@ struct Served {
     script: Arc<Mutex<Script>>,
     requests: Arc<AtomicU64>,
     gets: Arc<AtomicU64>,
+    cut: Arc<tokio::sync::Notify>,
 }
 
 impl Served {
@@ -206,11 +223,12 @@ impl Served {
             Reply::Stall => std::future::pending().await,
             Reply::Close => Err(std::io::Error::other("the stand-in closes the connection without answering")),
             Reply::Cut(n) => {
-                // The cut comes a moment after the first bytes, so they are
-                // on the wire with the head (an error at once would drop both).
+                // The cut waits until the test's client has the first bytes
+                // (an error at once would drop them and the head with them).
                 let first = futures_util::stream::iter([Ok(Frame::data(self.data.slice(..n)))]);
-                let cut = futures_util::stream::once(async {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                let gate = self.cut.clone();
+                let cut = futures_util::stream::once(async move {
+                    gate.notified().await;
                     Err(std::io::Error::other("the stand-in cuts the body"))
                 });
                 let body = StreamBody::new(futures_util::StreamExt::chain(first, cut));
@@ -461,7 +479,7 @@ fn a_cut_after_the_first_byte_is_not_retried_aborts_the_client_and_leaves_nothin
     let storage = Storage::start(data.clone());
     storage.script(&[], Reply::Cut(10_000));
     let mg = MediaGate::start(&config(&[&storage.integration("127.0.0.1", "")]));
-    let (status, _, outcome, _) = get_streaming(&url(&mg), &[]);
+    let (status, _, outcome, _) = get_streaming_with_pause(&url(&mg), &[], 1, || storage.release_cut());
     assert_eq!(status, StatusCode::OK);
     let err = outcome.expect_err("the client must see the body break off");
     assert!(!err.starts_with(common::CLIENT_TIMEOUT), "{err}");
@@ -479,7 +497,7 @@ fn a_cut_without_the_cache_is_not_retried_either() {
     let storage = Storage::start(pattern_bytes(100_000, 10));
     storage.script(&[], Reply::Cut(5_000));
     let mg = MediaGate::start(&config(&[&storage.integration("127.0.0.1", ""), no_cache()]));
-    let (status, _, outcome, _) = get_streaming(&url(&mg), &[]);
+    let (status, _, outcome, _) = get_streaming_with_pause(&url(&mg), &[], 1, || storage.release_cut());
     assert_eq!(status, StatusCode::OK);
     assert!(outcome.is_err_and(|e| !e.starts_with(common::CLIENT_TIMEOUT)));
     assert_eq!(storage.requests(), 1);

@@ -304,7 +304,7 @@ impl Cache {
         let mut held = None;
         if verdict.hit {
             let (cached, needed, looked_up) = t.cached_slices(&entry, span).await;
-            held = looked_up;
+            held = Some(looked_up);
             if cached < needed {
                 let fwd = if cached == 0 { "miss" } else { "partial" };
                 verdict = Verdict { hit: false, fwd: Some(fwd), ttl: None, ..verdict };

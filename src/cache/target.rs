@@ -217,7 +217,7 @@ impl Target {
     /// How many of the slices under `span` are cached, how many there are,
     /// and what the lookup of the first found (for the reader, so a hit
     /// looks its slice up once).
-    pub(super) async fn cached_slices(&self, entry: &MetaEntry, span: ByteSpan) -> (u64, u64, Option<Held>) {
+    pub(super) async fn cached_slices(&self, entry: &MetaEntry, span: ByteSpan) -> (u64, u64, Held) {
         let g = self.granule(entry.meta.size);
         let (first, last) = (span.start / g, span.end / g);
         let found = match self.inner.store.get(&self.slice_key(&entry.validator, first)).await {
@@ -226,7 +226,7 @@ impl Target {
         };
         let rest = (first + 1..=last).filter(|&k| self.inner.store.contains_key(&self.slice_key(&entry.validator, k)));
         let cached = u64::from(found.is_some()) + rest.count() as u64;
-        (cached, last - first + 1, Some((first, found)))
+        (cached, last - first + 1, (first, found))
     }
 }
 

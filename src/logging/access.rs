@@ -37,7 +37,7 @@ pub enum AccessLog {
 impl AccessLog {
     /// Writes one line, if `RUST_LOG` lets lines of this level through.
     fn write(&self, log: &RequestLog, bytes: u64, outcome: &str, elapsed: Duration) {
-        let warn = log.status >= 500 || outcome != "complete";
+        let warn = is_warning(log.status, outcome);
         match self {
             AccessLog::Events => log.event(warn, bytes, outcome, elapsed),
             AccessLog::Direct(out) => {
@@ -57,6 +57,12 @@ impl AccessLog {
             }
         }
     }
+}
+
+/// Whether a request's line is a warning: a 5xx, or a response that did
+/// not complete; the rest are `info`.
+fn is_warning(status: u16, outcome: &str) -> bool {
+    status >= 500 || outcome != "complete"
 }
 
 /// What the access-log line says about one request.
@@ -87,8 +93,7 @@ impl RequestLog {
         }
     }
 
-    /// The line as a `tracing` event: `warn` for a 5xx or a response that
-    /// did not complete, else `info`.
+    /// The line as a `tracing` event, at `warn` or `info` ([`is_warning`]).
     fn event(&self, warn: bool, bytes: u64, outcome: &str, elapsed: Duration) {
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         let integration = self.integration.as_deref().unwrap_or("-");
@@ -277,8 +282,7 @@ mod tests {
 
     /// The event's line through the pretty format (no timestamp).
     fn as_event(log: &RequestLog, bytes: u64, outcome: &str, elapsed: Duration) -> String {
-        let warn = log.status >= 500 || outcome != "complete";
-        captured(true, || log.event(warn, bytes, outcome, elapsed))
+        captured(true, || log.event(is_warning(log.status, outcome), bytes, outcome, elapsed))
     }
 
     #[test]
@@ -296,7 +300,7 @@ mod tests {
         for (log, bytes, outcome, elapsed) in cases {
             let theirs = as_event(&log, bytes, outcome, elapsed);
             let mut ours = String::new();
-            log.line(&mut ours, log.status >= 500 || outcome != "complete", bytes, outcome, elapsed);
+            log.line(&mut ours, is_warning(log.status, outcome), bytes, outcome, elapsed);
             assert_eq!(ours, theirs);
         }
     }
